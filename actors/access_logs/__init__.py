@@ -1,0 +1,1 @@
+"""Istio Envoy access logs: ALS gRPC server, workload mapping, L7 aggregation."""

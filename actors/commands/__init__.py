@@ -1,0 +1,1 @@
+"""Commands from the cloud's agents: Kubernetes, Cilium and shell executors under policy."""

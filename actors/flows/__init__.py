@@ -1,0 +1,1 @@
+"""Cilium Hubble flows: relay client, flow aggregation, flow collector actors."""

@@ -1,0 +1,1 @@
+"""Kubernetes ingestion: list+watch, converters, incident monitors, pod-log capture."""

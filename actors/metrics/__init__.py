@@ -1,0 +1,1 @@
+"""OTel metrics: OTLP/gRPC receiver, numpy ring store, query engine."""

@@ -1,0 +1,1 @@
+"""Kestrel Cloud uplink: stream client, OAuth2 tokens, mTLS, disk spool."""

@@ -1,0 +1,1 @@
+"""Developer scripts: wire code generation and layer checks."""
