@@ -100,8 +100,67 @@ class Topology:
 
     def to_document(self) -> dict[str, Any]:
         """Plain-data form (enums as values) that ``from_document`` rebuilds exactly."""
-        raise NotImplementedError  # implemented by actors.runtime.topology (issue 2)
+        return {
+            "operator": dataclasses.asdict(self.operator),
+            "root_id": self.root_id,
+            "components": [_component_document(spec) for spec in self.components.values()],
+            "links": [{**dataclasses.asdict(link), "overflow": link.overflow.value}
+                      for link in self.links],
+        }
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> Topology:
-        raise NotImplementedError  # implemented by actors.runtime.topology (issue 2)
+        """Rebuild a topology from ``to_document`` output (already validated: no checks here)."""
+        components = {}
+        for raw in document["components"]:
+            spec = _component_from_document(raw)
+            components[spec.component_id] = spec
+        return cls(
+            operator=OperatorSettings(**document["operator"]),
+            root_id=document["root_id"],
+            components=components,
+            links=tuple(LinkSpec(**{**raw, "overflow": Overflow(raw["overflow"])})
+                        for raw in document["links"]),
+        )
+
+    def parent_of(self, component_id: str) -> str | None:
+        """The supervisor whose children include ``component_id`` (None for the root)."""
+        for spec in self.components.values():
+            if component_id in spec.children:
+                return spec.component_id
+        return None
+
+    def subtree(self, component_id: str) -> list[str]:
+        """``component_id`` and every descendant, depth first in start order."""
+        found = [component_id]
+        for child in self.components[component_id].children:
+            found.extend(self.subtree(child))
+        return found
+
+
+def _component_document(spec: ComponentSpec) -> dict[str, Any]:
+    return {
+        "component_id": spec.component_id,
+        "component_type": spec.component_type,
+        "actor_class": spec.actor_class,
+        "settings": dict(spec.settings),
+        "restart": spec.restart.value,
+        "shutdown_timeout_s": spec.shutdown_timeout_s,
+        "strategy": spec.strategy.value if spec.strategy else None,
+        "policy": dataclasses.asdict(spec.policy) if spec.policy else None,
+        "children": list(spec.children),
+    }
+
+
+def _component_from_document(raw: Mapping[str, Any]) -> ComponentSpec:
+    return ComponentSpec(
+        component_id=raw["component_id"],
+        component_type=raw["component_type"],
+        actor_class=raw["actor_class"],
+        settings=dict(raw["settings"]),
+        restart=RestartKind(raw["restart"]),
+        shutdown_timeout_s=float(raw["shutdown_timeout_s"]),
+        strategy=Strategy(raw["strategy"]) if raw["strategy"] else None,
+        policy=RestartPolicy(**raw["policy"]) if raw["policy"] else None,
+        children=tuple(raw["children"]),
+    )
