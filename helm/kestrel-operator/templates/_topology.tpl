@@ -1,0 +1,112 @@
+{{/*
+The operator's topology file (actors/runtime/topology.py), rendered from values. Each seed value
+maps to components: disableFlows removes the hubble_flows shards, istio.enabled adds envoy_als,
+otel.enabled adds otlp_receiver + metrics_ring. `kestrel-operator topology validate` checks it.
+*/}}
+{{- define "kestrel.topology" -}}
+{{- $op := .Values.operator -}}
+{{- $flows := include "kestrel.flowsEnabled" . -}}
+operator:
+  cluster_name: {{ default .Release.Namespace .Values.clusterName | quote }}
+  status: {host: 0.0.0.0, port: {{ $op.statusPort }}}
+  actor_system: {admin_port: 0}
+  logging: {format: {{ $op.logging.format }}, level: {{ $op.logging.level }}}
+  drain_timeout: 10s
+  shutdown_timeout: 20s
+actors:
+  supervisor/root:
+    strategy: one_for_one
+    max_restarts: 10
+    within: 60s
+    children:
+      - supervisor/uplink
+      - command_runner/main
+      {{- if $op.otel.enabled }}
+      - supervisor/metrics
+      {{- end }}
+      - supervisor/kube
+      {{- if $flows }}
+      - supervisor/flows
+      {{- end }}
+      {{- if $op.istio.enabled }}
+      - envoy_als/main
+      {{- end }}
+  supervisor/uplink:
+    strategy: one_for_one
+    children: [cloud_uplink/main]
+  cloud_uplink/main:
+    server_address: {{ .Values.server.address | quote }}
+    server_name: {{ .Values.server.serverName | quote }}
+    token_url: {{ .Values.server.tokenUrl | quote }}
+    client_id_file: /var/run/secrets/kestrel/auth/client-id
+    client_secret_file: /var/run/secrets/kestrel/auth/client-secret
+    cert_file: /var/run/secrets/kestrel/tls/tls.crt
+    key_file: /var/run/secrets/kestrel/tls/tls.key
+    ca_file: /var/run/secrets/kestrel/tls/ca.crt
+    spool_dir: /var/lib/kestrel/spool
+  command_runner/main:
+    safe_apply: {{ $op.safeApply.enabled }}
+    timeout_s: {{ $op.commands.timeoutSeconds }}
+    max_output_bytes: {{ int $op.commands.maxOutputBytes }}
+    concurrency: {{ $op.commands.concurrency }}
+    {{- with $op.commands.extraShellAllowlist }}
+    extra_shell_allowlist: {{ toJson . }}
+    {{- end }}
+  {{- if $op.otel.enabled }}
+  supervisor/metrics:
+    strategy: rest_for_one
+    children: [metrics_ring/main, otlp_receiver/main]
+  metrics_ring/main:
+    retention: {{ $op.metricsStore.retention | quote }}
+    max_series: {{ int $op.metricsStore.maxSeries }}
+    ring_size: {{ $op.metricsStore.ringSize }}
+  otlp_receiver/main:
+    port: {{ $op.otel.receiverPort }}
+  {{- end }}
+  supervisor/kube:
+    strategy: one_for_one
+    children: [pod_logs/main, kube_watcher/main]
+  kube_watcher/main:
+    not_ready_threshold: {{ $op.kube.notReadyThreshold | quote }}
+  pod_logs/main:
+    capture_lines: {{ $op.kube.logCapture.lines }}
+    capture_max_bytes: {{ int $op.kube.logCapture.maxBytes }}
+    stream_namespace_label: {{ $op.kube.streamLogsNamespaceLabel | quote }}
+  {{- if $flows }}
+  supervisor/flows:
+    strategy: one_for_one
+    children:
+      {{- range $i := until (int $op.cilium.shards) }}
+      - hubble_flows/shard-{{ $i }}
+      {{- end }}
+  {{- range $i := until (int $op.cilium.shards) }}
+  hubble_flows/shard-{{ $i }}:
+    relay_address: {{ $op.cilium.hubble.address | quote }}
+    tls_enabled: {{ $op.cilium.hubble.tls.enabled }}
+    tls_server_name: {{ $op.cilium.hubble.tls.serverName | quote }}
+    tls_ca_secret: {{ $op.cilium.hubble.tls.caSecret | quote }}
+    tls_client_secret: {{ $op.cilium.hubble.tls.clientSecret | quote }}
+    shard_index: {{ $i }}
+    shard_count: {{ $op.cilium.shards }}
+  {{- end }}
+  {{- end }}
+  {{- if $op.istio.enabled }}
+  envoy_als/main:
+    port: {{ $op.istio.alsPort }}
+  {{- end }}
+links:
+  - {from: kube_watcher/main, to: cloud_uplink/main, window: 8, overflow: block}
+  - {from: pod_logs/main, to: cloud_uplink/main, window: 4, overflow: block}
+  - {from: command_runner/main, to: cloud_uplink/main, window: 4, overflow: block}
+  {{- if $op.otel.enabled }}
+  - {from: otlp_receiver/main, to: metrics_ring/main, window: 8, overflow: block}
+  {{- end }}
+  {{- if $flows }}
+  {{- range $i := until (int $op.cilium.shards) }}
+  - {from: hubble_flows/shard-{{ $i }}, to: cloud_uplink/main, window: 8, overflow: drop_oldest}
+  {{- end }}
+  {{- end }}
+  {{- if $op.istio.enabled }}
+  - {from: envoy_als/main, to: cloud_uplink/main, window: 8, overflow: drop_oldest}
+  {{- end }}
+{{- end -}}
