@@ -455,6 +455,10 @@ LINK_SETTINGS: tuple[Setting, ...] = (
             doc="max unacknowledged batches in flight"),
     Setting(name="overflow", kind=Kind.ENUM, default="block", choices=("block", "drop_oldest"),
             doc="block = lossless backpressure; drop_oldest = lossy, every drop counted"),
+    Setting(name="request", kind=Kind.BOOL, default=False,
+            doc="carries requests whose answers return on a separate link (cloud commands); "
+                "exempt from the data-cycle rule: the consumer finishes a request by answering "
+                "on its own answer link, never by waiting for credit on this one"),
 )
 
 
@@ -493,11 +497,14 @@ def _check_links(raw_links: object, known: set[str], supervisors: set[str], disa
                             f"({pair[0]} -> {pair[1]})")
         else:
             first_index[pair] = index
-            if pair[0] not in disabled and pair[1] not in disabled:
+            if values["request"] and values["overflow"] != "block":
+                problems.append(f"{path}.overflow: request links are lossless: must be block")
+            elif pair[0] not in disabled and pair[1] not in disabled:
                 links.append(LinkSpec(link_id=f"{pair[0]}->{pair[1]}", producer_id=pair[0],
                                       consumer_id=pair[1], window=values["window"],
-                                      overflow=Overflow(values["overflow"])))
-    cycle = _data_cycle(links)
+                                      overflow=Overflow(values["overflow"]),
+                                      request=bool(values["request"])))
+    cycle = _data_cycle([link for link in links if not link.request])
     if cycle:
         problems.append(f"links: data cycle {' -> '.join(cycle)} (credit windows would deadlock)")
     return tuple(links)

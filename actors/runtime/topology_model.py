@@ -73,6 +73,7 @@ class LinkSpec:
     consumer_id: str
     window: int = 8              # max unacknowledged batches (4-8 is the TCP sweet spot)
     overflow: Overflow = Overflow.BLOCK
+    request: bool = False        # request link (e.g. cloud commands): exempt from cycle checks
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -82,7 +82,7 @@ CASES = {
         "links[3].to: unknown component 'synthetic_sinkb' (did you mean 'synthetic_sink/b'?)",
         "links[4].from: 'supervisor/root' is a supervisor; links connect workers",
         "links[5]: a component cannot link to itself",
-        "links[6].weight: unknown key (known keys: from, overflow, to, window)",
+        "links[6].weight: unknown key (known keys: from, overflow, request, to, window)",
         "links[7]: must be a mapping (got 7)"]),
     "duplicate_link": (with_links("{from: synthetic_source/a, to: synthetic_sink/b}",
                                   "{from: synthetic_source/a, to: synthetic_sink/b, window: 4}"), [
@@ -99,6 +99,9 @@ links:
   - {from: synthetic_source/a, to: synthetic_sink/b}
 """, ["links: data cycle synthetic_aggregator/c -> synthetic_source/a -> synthetic_sink/b "
       "-> synthetic_aggregator/c (credit windows would deadlock)"]),
+    "lossy_request_link": (with_links(
+        "{from: synthetic_source/a, to: synthetic_sink/b, request: true, overflow: drop_oldest}"), [
+        "links[0].overflow: request links are lossless: must be block"]),
     "bad_tree": ("""
 actors:
   supervisor/root:
@@ -220,3 +223,19 @@ def test_domain_check_hook_reports_with_key_paths():
     with pytest.raises(TopologyError) as caught:
         load_topology(text, env={}, registry=registry)
     assert caught.value.problems == ["actors.metrics_ring/m.rules.secret: must not be set here"]
+
+
+def test_request_links_may_close_a_cycle_but_data_links_may_not():
+    text = """
+actors:
+  supervisor/root: {children: [synthetic_aggregator/a, synthetic_aggregator/b]}
+  synthetic_aggregator/a: {}
+  synthetic_aggregator/b: {}
+links:
+  - {from: synthetic_aggregator/a, to: synthetic_aggregator/b, request: true}
+  - {from: synthetic_aggregator/b, to: synthetic_aggregator/a}
+"""
+    topology = load_topology(text, env={})
+    assert [link.request for link in topology.links] == [True, False]
+    with pytest.raises(TopologyError, match="data cycle"):
+        load_topology(text.replace("request: true", "request: false"), env={})
