@@ -11,7 +11,8 @@ Protocol (see actors/runtime):
 - a producer sends ``LinkBatch`` only while it holds credit; the consumer answers ``LinkCredit``
   when it has *finished* batches; stale epochs are ignored;
 - ``StatusProbe`` fans out down the tree and ``ComponentStatus`` trees come back;
-- ``DrainRequest`` / ``DrainComplete`` stop sources first and flush links before shutdown.
+- ``DrainRequest`` / ``DrainComplete`` stop sources first and flush links before shutdown;
+- ``StopComponent`` asks for a graceful, ordered stop (then SIGKILL after the child's timeout).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "LinkStatus",
     "Overflow",
     "StatusProbe",
+    "StopComponent",
 ]
 
 
@@ -71,7 +73,7 @@ class CrashMode(enum.Enum):
 
 
 @message
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class ConfigureComponent:
     """Supervisor → new child: who you are and your validated settings (msgpack bytes)."""
 
@@ -79,6 +81,12 @@ class ConfigureComponent:
     component_type: str
     settings: bytes
     incarnation: int
+
+    def __repr__(self) -> str:  # settings can be a whole topology: keep thespian's str() cheap
+        return (f"ConfigureComponent({self.component_id}#{self.incarnation},"
+                f"{len(self.settings)}B)")
+
+    __str__ = __repr__
 
 
 @message
@@ -155,6 +163,8 @@ class LinkBatch:
     record_kind: str
     count: int
     payload: bytes
+    window: int = 8   # the producer's window: the consumer batches its credits to about half
+    acked_through: int = 0   # every seq <= this was credited when sent (epoch start on reorder)
 
     def __repr__(self) -> str:  # thespian formats every message 3x per hop: keep it O(1)
         return f"LinkBatch({self.link_id},e{self.epoch},#{self.seq},n={self.count})"
@@ -195,9 +205,13 @@ class LinkStatus:
 @message
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class StatusProbe:
-    """Ask a component (and, for supervisors, its subtree) for a ``ComponentStatus``."""
+    """Ask a component (and, for supervisors, its subtree) for a ``ComponentStatus``.
+
+    A supervisor answers within ``deadline_s``: children that did not answer by then are
+    reported UNRESPONSIVE (it gives its own children a shorter deadline)."""
 
     request_id: int
+    deadline_s: float = 2.0
 
 
 @message
@@ -217,6 +231,8 @@ class ComponentStatus:
     links: tuple[LinkStatus, ...] = ()
     counters: tuple[tuple[str, float], ...] = ()
     children: tuple[ComponentStatus, ...] = ()
+    restart_causes: tuple[tuple[str, int], ...] = ()   # (cause, count) of every restart
+    backoff_attempts: int = 0    # consecutive failures the restart backoff is counting
 
     def __repr__(self) -> str:
         return f"ComponentStatus({self.component_id},{self.state.value},{len(self.children)})"
@@ -231,6 +247,16 @@ class InjectCrash:
 
     component_id: str
     mode: CrashMode
+
+
+@message
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StopComponent:
+    """Parent → child: stop gracefully now (supervisors stop their children in reverse order
+    first); the child answers ``ComponentStopping(normal=True)`` and exits. The parent SIGKILLs
+    it when its ``shutdown_timeout_s`` runs out."""
+
+    reason: str
 
 
 @message
