@@ -105,6 +105,9 @@ def _supervisor() -> ComponentType:
                     exclusive_minimum=True, doc="restart intensity window"),
             Setting(name="backoff", kind=Kind.MAPPING, fields=backoff,
                     doc="exponential restart backoff with full jitter"),
+            Setting(name="ready_timeout_s", kind=Kind.FLOAT, default=10.0, minimum=0,
+                    exclusive_minimum=True,
+                    doc="a child not Ready this long after creation counts as failed"),
             Setting(name="children", kind=Kind.STR_LIST, default=(),
                     doc="component ids in start order (downstream first); stopped in reverse"),
         ),
@@ -135,6 +138,21 @@ def runtime_component_types() -> tuple[ComponentType, ...]:
                         maximum=1 << 20, doc="payload bytes per record"),
                 Setting(name="total", kind=Kind.INT, default=0, minimum=0,
                         doc="stop after this many records; 0 = never stop"),
+                Setting(name="exit_when_done", kind=Kind.BOOL, default=False,
+                        doc="exit normally once `total` records were emitted"),
+            )),
+        ComponentType(
+            name="synthetic_thread_source", actor_class=synthetic + "SyntheticThreadSource",
+            doc="an adapter thread feeds records through the I/O bridge (bridge tests)",
+            settings=(
+                Setting(name="total", kind=Kind.INT, default=100_000, minimum=1,
+                        doc="records the thread produces"),
+                Setting(name="batch_records", kind=Kind.INT, default=100, minimum=1,
+                        maximum=100_000, doc="records per emitted batch"),
+                Setting(name="chunk_records", kind=Kind.INT, default=100, minimum=1,
+                        maximum=100_000, doc="records per bridge item"),
+                Setting(name="queue_capacity", kind=Kind.INT, default=16, minimum=1,
+                        maximum=100_000, doc="bridge queue bound (items)"),
             )),
         ComponentType(
             name="synthetic_aggregator", actor_class=synthetic + "SyntheticAggregator",
@@ -142,6 +160,8 @@ def runtime_component_types() -> tuple[ComponentType, ...]:
             settings=(
                 Setting(name="flush_records", kind=Kind.INT, default=1000, minimum=1,
                         doc="records per forwarded batch"),
+                Setting(name="flush_interval_s", kind=Kind.FLOAT, default=0.2, minimum=0.01,
+                        doc="forward a partial batch after this long"),
             )),
         ComponentType(
             name="synthetic_sink", actor_class=synthetic + "SyntheticSink",
@@ -150,7 +170,7 @@ def runtime_component_types() -> tuple[ComponentType, ...]:
                 Setting(name="delay_per_batch_s", kind=Kind.FLOAT, default=0.0, minimum=0,
                         doc="simulated work per batch, in seconds"),
                 Setting(name="block_handler_s", kind=Kind.FLOAT, default=0.0, minimum=0,
-                        doc="test only: block the handler this long per batch"),
+                        doc="test only: block the first batch's handler this long"),
             )),
     )
 

@@ -259,7 +259,8 @@ class _ParsedComponent:
         backoff = values["backoff"]
         return ComponentSpec(
             component_id=self.component_id, component_type=kind.name,
-            actor_class=kind.actor_class, settings={}, restart=restart,
+            actor_class=kind.actor_class,
+            settings={"ready_timeout_s": float(values["ready_timeout_s"])}, restart=restart,
             shutdown_timeout_s=shutdown_timeout_s, strategy=Strategy(values["strategy"]),
             policy=RestartPolicy(max_restarts=values["max_restarts"],
                                  within_s=float(values["within"]),

@@ -46,7 +46,7 @@ def test_validate_reports_every_problem_and_exits_1(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.splitlines() == [
         "actors.synthetic_source/a.colour: unknown key (known keys: batch_records, enabled, "
-        "rate_per_s, record_bytes, restart, shutdown_timeout, total)",
+        "exit_when_done, rate_per_s, record_bytes, restart, shutdown_timeout, total)",
         "actors.synthetic_source/a.rate_per_s: must be > 0",
         "links[0].to: unknown component 'synthetic_sink/b' (did you mean 'synthetic_source/a'?)",
         "links[0].window: must be ≥ 1"]

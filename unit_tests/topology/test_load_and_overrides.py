@@ -63,7 +63,7 @@ actors:
         300.0, 3600.0, 0.2)
     source = topology.components["synthetic_source/a"]
     assert source.settings == {"rate_per_s": 10.0, "batch_records": 100, "record_bytes": 64,
-                               "total": 0}
+                               "total": 0, "exit_when_done": False}
     assert source.shutdown_timeout_s == 0.25
     assert (topology.operator.drain_timeout_s, topology.operator.shutdown_timeout_s) == (1.5, 2.0)
     assert topology.links == ()

@@ -2,6 +2,7 @@
 
 import pytest
 
+from actors.runtime.registry import default_registry
 from actors.runtime.topology import TopologyError, load_topology
 
 GOOD = """
@@ -12,7 +13,8 @@ actors:
 links:
   - {from: synthetic_source/a, to: synthetic_sink/b}
 """
-SOURCE_KEYS = "batch_records, enabled, rate_per_s, record_bytes, restart, shutdown_timeout, total"
+SOURCE_KEYS = ("batch_records, enabled, exit_when_done, rate_per_s, record_bytes, restart, "
+               "shutdown_timeout, total")
 
 
 def with_source(body: str) -> str:
@@ -136,8 +138,8 @@ actors:
         "actors.synthetic_sorce/y: orphan: no supervisor lists it in its children",
         "actors.synthetic_sorce/y: unknown component type 'synthetic_sorce' "
         "(did you mean 'synthetic_source'?)",
-        "actors.widget/x: unknown component type 'widget' (known types: supervisor, "
-        "synthetic_aggregator, synthetic_sink, synthetic_source)"]),
+        "actors.widget/x: unknown component type 'widget' (known types: "
+        + ", ".join(default_registry().names()) + ")"]),
     "bad_supervisor": ("actors:\n  supervisor/root: {strategy: one_for_some, max_restarts: -1, "
                        "within: 0, backoff: {min: 2s, jitter: 3}, children: synthetic_sink/a}\n", [
         "actors.supervisor/root.backoff.jitter: unknown key (known keys: max, min, reset_after)",
