@@ -21,7 +21,7 @@ from actors.runtime import status_http, thespian_system
 from actors.runtime.topology_model import Topology
 from messages.runtime import ComponentStatus
 
-__all__ = ["OperatorProcess", "run"]
+__all__ = ["OperatorProcess", "demo", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,3 +101,10 @@ def run(topology: Topology, *, stop: threading.Event | None = None) -> int:
         if left:
             logger.error("processes left after shutdown: %s", left)
         logger.info("stopped in %.1f s", time.monotonic() - started)
+
+
+def demo(duration_s: float = 30.0) -> int:
+    """``kestrel-operator demo``: the synthetic pipeline with a crash and its recovery."""
+    from actors.runtime.demo import run_demo  # imported late: only the demo needs it
+
+    return run_demo(duration_s=duration_s)
