@@ -4,7 +4,8 @@
 settings (unknown keys and wrong types are reported, never raised); ``problems()`` yields
 ``(key, message)`` pairs for every value that would make the executors unsafe or useless. The
 default allowlist is read-only: kubectl inspection verbs, cilium/hubble status and flow queries,
-DNS lookups and curl GET/HEAD to in-cluster service names.
+DNS lookups and curl GET/HEAD to in-cluster service names. ``COMPONENT_TYPES`` registers the
+``command_runner`` component (keys as the Helm chart renders them; see ``runner_settings``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["CHECKERS", "CommandSettings", "ProgramRule", "default_allowlist"]
+from actors.runtime.settings_schema import ComponentType, Kind, Setting
+
+__all__ = ["CHECKERS", "COMPONENT_TYPES", "CommandSettings", "ProgramRule", "default_allowlist",
+           "program_rule_from_mapping"]
 
 # Semantic checkers a rule can ask for on top of the flag allowlist (see shell_policy).
 CHECKERS = frozenset({"generic", "kubectl", "curl", "dig", "nslookup"})
@@ -229,3 +233,47 @@ def _rule(name: str, body: Any) -> ProgramRule:
                        value_flags=frozenset(str(f) for f in
                                              _sequence(body.get("value_flags", []))),
                        max_positionals=int(body.get("max_positionals", 8)))
+
+
+def program_rule_from_mapping(name: str, body: Any) -> ProgramRule:
+    """A ``ProgramRule`` from plain data (raises TypeError/ValueError on bad input)."""
+    return _rule(name, body)
+
+
+def _runner_problems(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    from actors.commands import runner_settings
+    return runner_settings.problems(values)
+
+
+def _optional_text(name: str, default: str, doc: str) -> Setting:
+    return Setting(name=name, kind=Kind.ANY, default=default, doc=doc + " (a string)")
+
+
+COMPONENT_TYPES = (ComponentType(
+    name="command_runner", actor_class="actors.commands.command_runner_actor.CommandRunner",
+    doc="runs the cloud's commands (k8s_get, shell, yaml_dry_run/apply, cilium) safely",
+    settings=(
+        Setting(name="safe_apply", kind=Kind.BOOL, default=False,
+                doc="allow YAML dry-run and server-side apply; off = read-only"),
+        Setting(name="timeout_s", kind=Kind.DURATION, default=30.0, minimum=0,
+                exclusive_minimum=True, doc="default time budget of one command"),
+        Setting(name="max_output_bytes", kind=Kind.INT, default=1 << 20, minimum=1024,
+                maximum=64 << 20, doc="cap on one command's output / API answer"),
+        Setting(name="concurrency", kind=Kind.INT, default=4, minimum=1, maximum=64,
+                doc="shell commands running at once"),
+        Setting(name="queue_depth", kind=Kind.INT, default=64, minimum=1, maximum=10_000,
+                doc="commands waiting per pool; beyond it the answer is 'busy'"),
+        Setting(name="api_concurrency", kind=Kind.INT, default=4, minimum=1, maximum=32,
+                doc="Kubernetes/Cilium calls running at once"),
+        Setting(name="extra_shell_allowlist", kind=Kind.ANY, default=(),
+                doc="extra rules [{program, checker, subcommands, flags, value_flags, "
+                    "max_positionals}]"),
+        _optional_text("api_url", "", "API server URL; empty = in-cluster service account"),
+        _optional_text("token_file", "", "bearer token file for api_url"),
+        _optional_text("ca_file", "", "CA bundle for api_url; empty = system trust"),
+        _optional_text("audit_path", "/tmp/kestrel-command-audit.log",
+                       "JSON-lines audit trail; empty = counted only"),
+        _optional_text("hubble_relay_address", "",
+                       "host:port of Hubble Relay for cilium observe/status/nodes; empty = none"),
+    ),
+    check=_runner_problems),)
