@@ -18,19 +18,20 @@ actors:
     strategy: one_for_one
     max_restarts: 10
     within: 60s
+    # downstream first: everything feeds the uplink; the kube watcher feeds the others
     children:
       - supervisor/uplink
       - command_runner/main
       {{- if $op.otel.enabled }}
       - supervisor/metrics
       {{- end }}
-      - supervisor/kube
       {{- if $flows }}
       - supervisor/flows
       {{- end }}
       {{- if $op.istio.enabled }}
       - envoy_als/main
       {{- end }}
+      - supervisor/kube
   supervisor/uplink:
     strategy: one_for_one
     children: [cloud_uplink/main]
@@ -95,18 +96,29 @@ actors:
     port: {{ $op.istio.alsPort }}
   {{- end }}
 links:
+  # data to the cloud (lossless kinds block; flows and L7 are lossy and drop oldest, counted)
   - {from: kube_watcher/main, to: cloud_uplink/main, window: 8, overflow: block}
   - {from: pod_logs/main, to: cloud_uplink/main, window: 4, overflow: block}
+  - {from: kube_watcher/main, to: pod_logs/main, window: 4, overflow: block}
+  # cloud commands to their owners (request links) and the answers back
+  - {from: cloud_uplink/main, to: command_runner/main, window: 4, overflow: block, request: true}
   - {from: command_runner/main, to: cloud_uplink/main, window: 4, overflow: block}
+  - {from: cloud_uplink/main, to: pod_logs/main, window: 4, overflow: block, request: true}
+  - {from: cloud_uplink/main, to: kube_watcher/main, window: 2, overflow: block, request: true}
   {{- if $op.otel.enabled }}
   - {from: otlp_receiver/main, to: metrics_ring/main, window: 8, overflow: block}
+  - {from: cloud_uplink/main, to: metrics_ring/main, window: 4, overflow: block, request: true}
+  - {from: metrics_ring/main, to: cloud_uplink/main, window: 4, overflow: block}
+  - {from: kube_watcher/main, to: metrics_ring/main, window: 4, overflow: block}
   {{- end }}
   {{- if $flows }}
   {{- range $i := until (int $op.cilium.shards) }}
   - {from: hubble_flows/shard-{{ $i }}, to: cloud_uplink/main, window: 8, overflow: drop_oldest}
+  - {from: kube_watcher/main, to: hubble_flows/shard-{{ $i }}, window: 4, overflow: block}
   {{- end }}
   {{- end }}
   {{- if $op.istio.enabled }}
   - {from: envoy_als/main, to: cloud_uplink/main, window: 8, overflow: drop_oldest}
+  - {from: kube_watcher/main, to: envoy_als/main, window: 4, overflow: block}
   {{- end }}
 {{- end -}}
