@@ -5,17 +5,22 @@ settings (unknown keys and wrong types are reported, never raised); ``problems()
 ``(key, message)`` pairs for values that would make the uplink unsafe or unable to work.
 Secrets are never settings: the OAuth2 client id and secret are read from FILES (mounted
 Secrets) by ``token_source``, so a settings dump or a log line can never contain them.
+``COMPONENT_TYPES`` registers the ``cloud_uplink`` topology component (the chart's keys plus
+tuning knobs); ``uplink_settings_for_component`` maps its checked values onto UplinkSettings.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from actors.runtime.settings_schema import ComponentType, Kind, Setting
 from messages.uplink import CloudCommandKind
 
-__all__ = ["DEFAULT_COMMAND_OWNERS", "UplinkSettings"]
+__all__ = ["CLOUD_UPLINK_SETTINGS", "COMPONENT_TYPES", "DEFAULT_COMMAND_OWNERS", "UplinkSettings",
+           "command_owners_from", "uplink_settings_for_component"]
 
 DEFAULT_COMMAND_OWNERS: tuple[tuple[str, str], ...] = (
     (CloudCommandKind.K8S_REQUEST.value, "commands"),
@@ -154,3 +159,121 @@ def _convert(key: str, value: Any, default: Any) -> Any:
     if not isinstance(value, (int, float)):
         raise TypeError("must be a number")
     return float(value)
+
+
+# ---------------------------------------------------------------------- topology component
+# The ``cloud_uplink`` type: the keys the Helm chart renders (helm/.../_topology.tpl) plus
+# tuning knobs with defaults; ``uplink_settings_for_component`` maps them onto UplinkSettings.
+
+_SECRETS, _TLS = "/var/run/secrets/kestrel/auth", "/var/run/secrets/kestrel/tls"
+COMPONENT_COMMAND_OWNERS: dict[str, str] = {
+    **dict.fromkeys((CloudCommandKind.K8S_REQUEST.value, CloudCommandKind.CILIUM_REQUEST.value,
+                     CloudCommandKind.SHELL.value, CloudCommandKind.YAML_DRY_RUN.value,
+                     CloudCommandKind.YAML_APPLY.value), "command_runner/main"),
+    CloudCommandKind.METRICS_QUERY.value: "metrics_ring/main",
+    CloudCommandKind.LOG_TAIL.value: "pod_logs/main",
+}
+# component key -> UplinkSettings field, for keys whose names differ
+_RENAMED = {"fsync_interval": "fsync_interval_s", "heartbeat_interval": "heartbeat_interval_s",
+            "cloud_silence_timeout": "cloud_silence_timeout_s",
+            "connect_timeout": "connect_timeout_s", "keepalive_time": "keepalive_time_s",
+            "backoff_min": "backoff_min_s", "backoff_max": "backoff_max_s",
+            "command_default_timeout": "command_default_timeout_s"}
+_ACTOR_ONLY = ("cluster_id", "server_name", "command_owners", "command_queue", "tick_interval",
+               "link_grace")
+
+
+def _path(name: str, default: str, doc: str) -> Setting:
+    return Setting(name=name, kind=Kind.STR, default=default, doc=doc)
+
+
+def _duration(name: str, default: float, doc: str, *, zero_ok: bool = False) -> Setting:
+    return Setting(name=name, kind=Kind.DURATION, default=default, minimum=0,
+                   exclusive_minimum=not zero_ok, doc=doc)
+
+
+def _size(name: str, default: int, doc: str) -> Setting:
+    return Setting(name=name, kind=Kind.INT, default=default, minimum=1, doc=doc)
+
+
+CLOUD_UPLINK_SETTINGS: tuple[Setting, ...] = (
+    _path("server_address", "", "host:port of the cloud's gRPC stream (mTLS); required"),
+    Setting(name="server_name", kind=Kind.ANY, default="",
+            doc="TLS name to verify; empty = the host of server_address"),
+    _path("token_url", "", "https URL of the OAuth2 token endpoint; required"),
+    _path("client_id_file", f"{_SECRETS}/client-id", "file holding the OAuth2 client id"),
+    _path("client_secret_file", f"{_SECRETS}/client-secret",
+          "file holding the OAuth2 client secret"),
+    _path("cert_file", f"{_TLS}/tls.crt", "mTLS client certificate (PEM)"),
+    _path("key_file", f"{_TLS}/tls.key", "mTLS client key (PEM)"),
+    _path("ca_file", f"{_TLS}/ca.crt", "CA that signs the cloud's and the token server's certs"),
+    _path("spool_dir", "/var/lib/kestrel/spool", "directory of the lossless disk spool"),
+    Setting(name="cluster_id", kind=Kind.ANY, default="",
+            doc="cluster id in Hello; empty = $KESTREL_CLUSTER_NAME, else $POD_NAMESPACE"),
+    _path("token_scope", "telemetry:write", "OAuth2 scope requested"),
+    _size("spool_max_bytes", 256 << 20, "spool bound; full = producers are pushed back"),
+    _size("spool_segment_bytes", 4 << 20, "spool segment size (acks delete whole segments)"),
+    _duration("fsync_interval", 0.05, "spool fsync delay; 0 = every batch", zero_ok=True),
+    _size("lossy_max_bytes", 32 << 20, "flows/L7 buffer; oldest dropped (counted) beyond"),
+    _size("window_batches", 1024, "unacknowledged batches in flight to the cloud"),
+    _duration("heartbeat_interval", 20.0, "heartbeat when nothing else was sent this long"),
+    _duration("cloud_silence_timeout", 90.0, "reconnect when the cloud is silent this long"),
+    _duration("connect_timeout", 10.0, "a stream without Welcome this long is abandoned"),
+    _duration("keepalive_time", 30.0, "HTTP/2 keepalive ping interval (>= 10s)"),
+    _duration("backoff_min", 0.5, "first reconnect delay (full jitter)"),
+    _duration("backoff_max", 60.0, "cap of the reconnect delay"),
+    _duration("command_default_timeout", 60.0, "deadline of a command that carries none"),
+    _size("max_pending_commands", 256, "commands in progress; more are answered rejected"),
+    Setting(name="command_owners", kind=Kind.ANY, default=COMPONENT_COMMAND_OWNERS,
+            doc="command kind -> owner component id (merged over the defaults; '' = off)"),
+    _size("command_queue", 64, "commands waiting for an owner's link credit"),
+    _duration("tick_interval", 0.05, "housekeeping period (deadlines, linger, fsync)"),
+    _duration("link_grace", 5.0, "after start, a missing owner link is waited for this long"),
+)
+
+
+def command_owners_from(value: object) -> tuple[tuple[str, str], ...]:
+    """The routing table: ``value`` (a mapping) over the component defaults; '' turns off."""
+    if not isinstance(value, Mapping):
+        raise TypeError("command_owners must be a mapping of command kind to component id")
+    merged = {**COMPONENT_COMMAND_OWNERS, **{str(k): str(v or "") for k, v in value.items()}}
+    return tuple(sorted((kind, owner) for kind, owner in merged.items() if owner))
+
+
+def uplink_settings_for_component(values: Mapping[str, Any],
+                                  env: Mapping[str, str] | None = None) -> UplinkSettings:
+    """UplinkSettings from a ``cloud_uplink`` component's checked values (defaults merged)."""
+    environment = os.environ if env is None else env
+    cluster_id = str(values.get("cluster_id") or "") or environment.get(
+        "KESTREL_CLUSTER_NAME", "") or environment.get("POD_NAMESPACE", "")
+    fields = {f.name for f in dataclasses.fields(UplinkSettings)}
+    mapped: dict[str, Any] = {}
+    for key, value in values.items():
+        target = _RENAMED.get(key, key)
+        if key not in _ACTOR_ONLY and target in fields:
+            mapped[target] = value
+    return UplinkSettings(**mapped, cluster_id=cluster_id,
+                          server_name=str(values.get("server_name") or ""),
+                          command_owners=command_owners_from(values.get("command_owners", {})))
+
+
+def _cloud_uplink_problems(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    for key in ("server_name", "cluster_id"):
+        if not isinstance(values.get(key, ""), str):
+            yield key, "must be a string"
+    try:
+        settings = uplink_settings_for_component(values)
+    except (TypeError, ValueError) as error:
+        yield "command_owners", str(error)
+        return
+    back = {field: key for key, field in _RENAMED.items()}
+    for key, message in settings.problems():
+        if key == "cluster_id":
+            message = "is required (or set KESTREL_CLUSTER_NAME / POD_NAMESPACE)"
+        yield back.get(key, key), message
+
+
+COMPONENT_TYPES: tuple[ComponentType, ...] = (ComponentType(
+    name="cloud_uplink", actor_class="actors.uplink.cloud_uplink_actor.CloudUplink",
+    doc="the one mTLS stream to Kestrel Cloud: spools lossless input, routes cloud commands",
+    settings=CLOUD_UPLINK_SETTINGS, check=_cloud_uplink_problems),)

@@ -36,6 +36,7 @@ actors:
     strategy: one_for_one
     children: [cloud_uplink/main]
   cloud_uplink/main:
+    cluster_id: {{ default .Release.Namespace .Values.clusterName | quote }}
     server_address: {{ .Values.server.address | quote }}
     server_name: {{ .Values.server.serverName | quote }}
     token_url: {{ .Values.server.tokenUrl | quote }}
