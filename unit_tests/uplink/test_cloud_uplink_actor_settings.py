@@ -13,7 +13,7 @@ from actors.uplink.settings import (
 )
 from unit_tests.helm.conftest import CHART, by_kind, load_values, render
 
-CHART_KEYS = ("server_address", "server_name", "token_url", "client_id_file",
+CHART_KEYS = ("cluster_id", "server_address", "server_name", "token_url", "client_id_file",
               "client_secret_file", "cert_file", "key_file", "ca_file", "spool_dir")
 (UPLINK_TYPE,) = COMPONENT_TYPES
 
@@ -39,7 +39,7 @@ def test_registered_with_the_chart_keys():
 
 
 def test_the_charts_section_validates_and_maps(monkeypatch):
-    monkeypatch.setenv("POD_NAMESPACE", "kestrel-ai")
+    monkeypatch.setenv("POD_NAMESPACE", "elsewhere")   # the chart's cluster_id wins over env
     monkeypatch.delenv("KESTREL_CLUSTER_NAME", raising=False)
     section = chart_section()
     assert set(section) == set(CHART_KEYS)
