@@ -652,6 +652,11 @@ class MetricsQuery(_message.Message):
     END_UNIX_MS_FIELD_NUMBER: _builtins.int
     MAX_SERIES_FIELD_NUMBER: _builtins.int
     MAX_DATA_POINTS_FIELD_NUMBER: _builtins.int
+    FUNCTION_FIELD_NUMBER: _builtins.int
+    QUANTILE_FIELD_NUMBER: _builtins.int
+    AGGREGATION_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
+    STEP_MS_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     workload_name: _builtins.str
     workload_kind: _builtins.str
@@ -661,10 +666,22 @@ class MetricsQuery(_message.Message):
     end_unix_ms: _builtins.int
     max_series: _builtins.int
     max_data_points: _builtins.int
+    function: _builtins.str
+    """"raw" (default), "rate", "increase", "quantile" """
+    quantile: _builtins.float
+    """with function "quantile", e.g. 0.99"""
+    aggregation: _builtins.str
+    """"none" (default), "sum", "avg", "min", "max" """
+    step_ms: _builtins.int
+    """align points to this step (0: raw timestamps)"""
     @_builtins.property
     def metric_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def label_matchers(self) -> _containers.RepeatedCompositeFieldContainer[Global___LabelMatcher]: ...
+    @_builtins.property
+    def by(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """labels kept by the aggregation ("workload", "pod", ...)"""
+
     def __init__(
         self,
         *,
@@ -679,10 +696,15 @@ class MetricsQuery(_message.Message):
         end_unix_ms: _builtins.int = ...,
         max_series: _builtins.int = ...,
         max_data_points: _builtins.int = ...,
+        function: _builtins.str = ...,
+        quantile: _builtins.float = ...,
+        aggregation: _builtins.str = ...,
+        by: _abc.Iterable[_builtins.str] | None = ...,
+        step_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_unix_ms", b"end_unix_ms", "label_matchers", b"label_matchers", "max_data_points", b"max_data_points", "max_series", b"max_series", "metric_names", b"metric_names", "namespace", b"namespace", "pod_name", b"pod_name", "pod_name_prefix", b"pod_name_prefix", "start_unix_ms", b"start_unix_ms", "workload_kind", b"workload_kind", "workload_name", b"workload_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "by", b"by", "end_unix_ms", b"end_unix_ms", "function", b"function", "label_matchers", b"label_matchers", "max_data_points", b"max_data_points", "max_series", b"max_series", "metric_names", b"metric_names", "namespace", b"namespace", "pod_name", b"pod_name", "pod_name_prefix", b"pod_name_prefix", "quantile", b"quantile", "start_unix_ms", b"start_unix_ms", "step_ms", b"step_ms", "workload_kind", b"workload_kind", "workload_name", b"workload_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
