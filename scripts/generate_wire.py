@@ -38,6 +38,14 @@ def _rewrite_imports(path: pathlib.Path, packages: set[str]) -> None:
     path.write_text(pattern.sub(r"\1\2 messages.wire.\3\4", text), encoding="utf-8")
 
 
+def _protoc(argv: list[str]) -> None:
+    """Run protoc quietly (mypy-protobuf chatters on stderr); show its output only on failure."""
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"generate_wire: protoc failed ({done.returncode}):\n"
+                         f"{done.stdout}{done.stderr}")
+
+
 def generate(out: pathlib.Path) -> list[pathlib.Path]:
     protos = sorted(PROTO.rglob("*.proto"))
     out.mkdir(parents=True, exist_ok=True)
@@ -49,12 +57,11 @@ def generate(out: pathlib.Path) -> list[pathlib.Path]:
             f"--plugin=protoc-gen-mypy={_plugin('protoc-gen-mypy')}",
             f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
             f"--python_out={out}", f"--mypy_out={out}"]
-    subprocess.run([*base, *map(str, protos)], check=True)
+    _protoc([*base, *map(str, protos)])
     if with_services:
-        subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO}",
-                        f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
-                        f"--grpc_python_out={out}", f"--mypy_grpc_out={out}",
-                        *map(str, with_services)], check=True)
+        _protoc([sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO}",
+                 f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
+                 f"--grpc_python_out={out}", f"--mypy_grpc_out={out}", *map(str, with_services)])
     packages = {p.relative_to(PROTO).parts[0].removesuffix(".proto") for p in protos}
     for path in out.rglob("*.py*"):
         _rewrite_imports(path, packages)
