@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from system_tests.operator_process import OperatorUnderTest, component, components, free_port
+from sim.demo.operator_process import OperatorUnderTest, component, components, free_port
 
 pytestmark = pytest.mark.system
 
@@ -78,7 +78,7 @@ def test_status_and_metrics_describe_the_running_tree(operator):
 
 
 def _metrics(operator):
-    from system_tests.operator_process import http_get
+    from sim.demo.operator_process import http_get
 
     return http_get(operator.url + "/metrics")
 
@@ -86,7 +86,7 @@ def _metrics(operator):
 def test_only_the_published_port_listens_beyond_loopback(operator):
     operator.start()
     operator.wait_for(_moving, 30, "records moving")
-    from system_tests.operator_process import listening_sockets
+    from sim.demo.operator_process import listening_sockets
 
     sockets = listening_sockets(operator.pids())
     assert len(sockets) >= 5  # admin, logger, every actor, the status server

@@ -1,8 +1,9 @@
 """Run ``kestrel-operator run`` as a real process tree and look at it from outside.
 
-Helpers for system tests: start the CLI as a subprocess with a topology file, poll its status
-endpoint, find every process of its tree (thespian's forked actors keep the parent's command
-line, which names our unique topology file), and read listening sockets from /proc/net/tcp*.
+Used by the demo and the system tests: start the CLI as a subprocess with a topology file, poll
+its status endpoint, find every process of its tree (thespian's forked actors keep the parent's
+command line, which names our unique topology file), and read listening sockets from
+/proc/net/tcp*. It never imports operator code: the operator is a black box here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+class OperatorProcessError(RuntimeError):
+    """The operator under observation did not do what was awaited."""
 
 
 def free_port() -> int:
@@ -103,13 +108,14 @@ class OperatorUnderTest:
         deadline = time.monotonic() + ready_within_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"operator exited early:\n{self.log()}")
+                raise OperatorProcessError(f"operator exited early:\n{self.log()}")
             with contextlib.suppress(OSError):
                 if http_get(self.url + probe)[0] == 200:
                     self.pids()
                     return
             time.sleep(0.2)
-        raise AssertionError(f"operator not ready within {ready_within_s}s:\n{self.log()}")
+        raise OperatorProcessError(
+            f"operator not ready within {ready_within_s}s:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
@@ -121,7 +127,8 @@ class OperatorUnderTest:
 
     def status(self) -> dict[str, Any]:
         code, body = http_get(self.url + "/status")
-        assert code in (200, 503), body
+        if code not in (200, 503):
+            raise OperatorProcessError(f"/status answered {code}: {body[:200]}")
         document: dict[str, Any] = json.loads(body)
         return document
 
@@ -129,16 +136,17 @@ class OperatorUnderTest:
         deadline = time.monotonic() + within_s
         document: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError, ValueError, AssertionError):
+            with contextlib.suppress(OSError, ValueError, OperatorProcessError, StopIteration):
                 document = self.status()
                 self.pids()
                 if predicate(document):
                     return document
             time.sleep(0.25)
-        raise AssertionError(f"timed out waiting for {what}; last status {document}")
+        raise OperatorProcessError(f"timed out waiting for {what}; last status {document}")
 
     def terminate(self, within_s: float = 30.0) -> int:
-        assert self.process is not None
+        if self.process is None:
+            raise OperatorProcessError("not started")
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(within_s)
 

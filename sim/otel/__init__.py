@@ -1,0 +1,1 @@
+"""Simulated OpenTelemetry Collector traffic: the real OTel SDK exporter pushing OTLP/gRPC."""
