@@ -6,6 +6,12 @@ yields ``(key, message)`` pairs for values that would make the pipeline unsafe o
 shard index outside the shard count, TLS half-configured, a filter key Hubble does not have).
 Defaults follow the anchor's discovery (kube-system, then GKE's managed namespace) but drop reply
 packets at the relay and never fall back to plaintext silently.
+
+``COMPONENT_TYPES`` registers ``hubble_flows`` (keys rendered by the chart: ``relay_address``,
+``tls_enabled``, ``tls_server_name``, ``tls_ca_secret``, ``tls_client_secret``, ``shard_index``,
+``shard_count``; the rest have defaults); ``collector_settings(raw)`` merges defaults and maps
+them onto ``FlowSettings`` (``tls_enabled`` → ``tls_mode`` tls/plaintext, ``shard_count`` →
+``shards``), raising ``ValueError`` naming the key for a bad value.
 """
 
 from __future__ import annotations
@@ -14,7 +20,10 @@ import dataclasses
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["FILTER_KEYS", "TLS_MODES", "FlowSettings"]
+from actors.runtime.settings_schema import ComponentType, Kind, Setting, parse_duration
+
+__all__ = ["COMPONENT_TYPES", "FILTER_KEYS", "HUBBLE_FLOWS_SETTINGS", "TLS_MODES", "FlowSettings",
+           "collector_settings", "server_name"]
 
 TLS_MODES = frozenset({"auto", "tls", "plaintext"})
 # FlowFilter fields (flow.proto) a topology file may use in whitelist/blacklist entries.
@@ -137,3 +146,129 @@ def _convert(default: Any, value: Any) -> Any:
             raise TypeError(f"must be a list, got {value!r}")
         return tuple(value)
     raise TypeError(f"unsupported value {value!r}")
+
+
+# ---- the ``hubble_flows`` component type (topology keys; the chart renders the first seven) ----
+
+_SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+WILDCARD_SERVER_NAME_HOST = "instance"   # "*.hubble-relay.cilium.io" → "instance.hubble-…"
+
+
+def _text(name: str, default: str, doc: str) -> Setting:
+    """A string that may be empty (the chart renders unset values as "")."""
+    return Setting(name=name, kind=Kind.ANY, default=default, doc=doc + " (a string)")
+
+
+def _duration(name: str, default: float, doc: str) -> Setting:
+    return Setting(name=name, kind=Kind.DURATION, default=default, minimum=0,
+                   exclusive_minimum=True, doc=doc)
+
+
+HUBBLE_FLOWS_SETTINGS: tuple[Setting, ...] = (
+    _text("relay_address", "", "relay host:port; empty = discover Service hubble-relay"),
+    Setting(name="tls_enabled", kind=Kind.BOOL, default=True,
+            doc="TLS to the relay; never falls back to plaintext when the CA is missing"),
+    Setting(name="tls_server_name", kind=Kind.STR, default="*.hubble-relay.cilium.io",
+            doc="name the relay certificate must carry; a leading '*.' becomes 'instance.'"),
+    Setting(name="tls_ca_secret", kind=Kind.STR, default="hubble-relay-server-certs",
+            doc="Secret with ca.crt in the relay's namespace"),
+    _text("tls_client_secret", "", "Secret with tls.crt/tls.key for relay mTLS; empty = none"),
+    Setting(name="shard_index", kind=Kind.INT, default=0, minimum=0,
+            doc="this shard's index among shard_count (node_name partition)"),
+    Setting(name="shard_count", kind=Kind.INT, default=1, minimum=1, maximum=64,
+            doc="flow collector shards splitting the relay's nodes"),
+    _text("tls_ca_file", "", "explicit relay CA file (wins over tls_ca_secret)"),
+    _duration("window_s", 10.0, "aggregation window: one flows batch per window"),
+    Setting(name="max_keys", kind=Kind.INT, default=20_000, minimum=1, maximum=1_000_000,
+            doc="keys per window; new keys beyond go to one counted overflow bucket"),
+    Setting(name="drop_replies", kind=Kind.BOOL, default=True,
+            doc="drop reply packets at the relay (and in aggregation)"),
+    Setting(name="records_per_batch", kind=Kind.INT, default=5000, minimum=1,
+            maximum=100_000, doc="records per emitted batch of a window"),
+    Setting(name="queue_batches", kind=Kind.INT, default=64, minimum=1, maximum=100_000,
+            doc="decoded batches queued for the actor; a full queue drops (counted)"),
+    Setting(name="batch_max_records", kind=Kind.INT, default=512, minimum=1,
+            maximum=100_000, doc="flows per batch handed from the gRPC thread"),
+    _duration("reconnect_min", 0.5, "first reconnect/rediscovery delay (full jitter)"),
+    _duration("reconnect_max", 30.0, "cap of the reconnect/rediscovery delay"),
+    _duration("rediscover_after", 120.0,
+              "a discovered relay that did not stream this long is discovered again"),
+    Setting(name="relay_service", kind=Kind.STR, default="hubble-relay",
+            doc="Service name discovery looks for"),
+    Setting(name="relay_namespaces", kind=Kind.STR_LIST,
+            default=("kube-system", "gke-managed-dpv2-observability"),
+            doc="namespaces searched, in order, for the relay Service and its Secrets"),
+    _text("api_url", "", "API server URL; empty = in-cluster"),
+    Setting(name="token_file", kind=Kind.STR, default=f"{_SA_DIR}/token",
+            doc="bearer token file (re-read on every request)"),
+    Setting(name="ca_file", kind=Kind.STR, default=f"{_SA_DIR}/ca.crt",
+            doc="CA bundle of an https API server"),
+    _duration("request_timeout", 10.0, "timeout of one discovery API request"),
+)
+_STRING_KEYS = ("relay_address", "tls_client_secret", "tls_ca_file", "api_url")
+
+
+def _merged(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``raw`` over the defaults with durations in seconds (in-code topologies skip checks)."""
+    merged: dict[str, Any] = {s.name: s.default_value() for s in HUBBLE_FLOWS_SETTINGS}
+    merged.update(raw)
+    for field in HUBBLE_FLOWS_SETTINGS:
+        if field.kind is Kind.DURATION:
+            seconds = parse_duration(merged[field.name])
+            if seconds is None or seconds <= 0:
+                raise ValueError(f"setting {field.name!r} must be a positive duration, "
+                                 f"got {merged[field.name]!r}")
+            merged[field.name] = seconds
+    for key in _STRING_KEYS:
+        if not isinstance(merged[key], str):
+            raise ValueError(f"setting {key!r} must be a string, got {merged[key]!r}")
+    return merged
+
+
+def server_name(configured: str) -> str:
+    """A wildcard name (the chart's default) as a concrete name the wildcard cert matches."""
+    if configured.startswith("*."):
+        return f"{WILDCARD_SERVER_NAME_HOST}.{configured[2:]}"
+    return configured
+
+
+def collector_settings(raw: Mapping[str, Any]) -> tuple[dict[str, Any], FlowSettings]:
+    """(merged component values, the client's ``FlowSettings``); ValueError naming a bad key."""
+    values = _merged(raw)
+    settings = FlowSettings(
+        relay_address=values["relay_address"], relay_service=values["relay_service"],
+        relay_namespaces=tuple(values["relay_namespaces"]),
+        tls_mode="tls" if values["tls_enabled"] else "plaintext",
+        tls_ca_file=values["tls_ca_file"] if values["tls_enabled"] else "",
+        tls_ca_secret=values["tls_ca_secret"],
+        tls_server_name=server_name(values["tls_server_name"]),
+        shards=int(values["shard_count"]), shard_index=int(values["shard_index"]),
+        drop_replies=bool(values["drop_replies"]), window_s=values["window_s"],
+        max_keys=int(values["max_keys"]), batch_max_records=int(values["batch_max_records"]),
+        queue_batches=int(values["queue_batches"]), reconnect_min_s=values["reconnect_min"],
+        reconnect_max_s=max(values["reconnect_max"], values["reconnect_min"]))
+    problems = [f"{key}: {message}" for key, message in settings.problems()]
+    if problems:
+        raise ValueError("; ".join(problems))
+    return values, settings
+
+
+def _hubble_flows_problems(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    for key in _STRING_KEYS:
+        if not isinstance(values.get(key, ""), str):
+            yield key, "must be a string"
+    if values.get("shard_index", 0) >= values.get("shard_count", 1):
+        yield "shard_index", "must be < shard_count"
+    address = values.get("relay_address", "")
+    if isinstance(address, str) and address and not address.rpartition(":")[2].isdigit():
+        yield "relay_address", f"needs host:port, got {address!r}"
+    if values.get("reconnect_min", 0) > values.get("reconnect_max", 0):
+        yield "reconnect_min", "must be <= reconnect_max"
+    if not values.get("relay_address") and not values.get("relay_namespaces"):
+        yield "relay_namespaces", "empty and no relay_address: nowhere to look"
+
+
+COMPONENT_TYPES: tuple[ComponentType, ...] = (ComponentType(
+    name="hubble_flows", actor_class="actors.flows.flow_collector_actor.FlowCollector",
+    doc="Hubble Relay GetFlows (one node_name shard) aggregated into flows records per window",
+    settings=HUBBLE_FLOWS_SETTINGS, check=_hubble_flows_problems),)
