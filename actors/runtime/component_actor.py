@@ -153,6 +153,13 @@ class ComponentActor(ActorTypeDispatcher):
     def on_timer(self, tag: TimerTag) -> None:
         """A (non-stale) timer started with ``start_timer`` fired."""
 
+    def current_error(self) -> str:
+        """Hook: what is wrong right now (e.g. "relay: certificate not trusted"), "" if nothing.
+
+        Shown as ``last_error`` on /status while non-empty; otherwise the supervisor shows the
+        reason of the component's last restart."""
+        return ""
+
     def status_counters(self) -> dict[str, float]:
         return {}
 
@@ -240,7 +247,8 @@ class ComponentActor(ActorTypeDispatcher):
         return ComponentStatus(
             request_id=request_id, component_id=self.component_id,
             component_type=self.component_type, state=self.state,
-            incarnation=self.incarnation, pid=os.getpid(), restarts=0, last_error="",
+            incarnation=self.incarnation, pid=os.getpid(), restarts=0,
+            last_error=self.current_error(),
             uptime_s=time.monotonic() - self.started_at,
             links=tuple(sender.status() for sender in self._senders.values()),
             counters=tuple(sorted((k, float(v)) for k, v in counters.items())))

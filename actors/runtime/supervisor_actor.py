@@ -273,6 +273,8 @@ class Supervisor(ComponentActor):
         reply = probe.replies.get(cid)
         if reply is not None:
             state = reply.state if rec.state is ComponentState.RUNNING else rec.state
+            if reply.last_error:   # a condition the child reports now beats an old restart cause
+                overlay["last_error"] = reply.last_error
             return dataclasses.replace(reply, state=state, **overlay)
         spec = self._topo().components[cid]
         state = ComponentState.UNRESPONSIVE if rec.state in _ALIVE else rec.state

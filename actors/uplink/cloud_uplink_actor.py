@@ -275,6 +275,9 @@ class CloudUplink(ComponentActor):
 
     # ---- status ----------------------------------------------------------------------------
 
+    def current_error(self) -> str:
+        return self.stack.adapter.last_error if self.stack is not None else ""
+
     def status_counters(self) -> dict[str, float]:
         if self.stack is None or self.intake is None or self.delivery is None:
             return {"connected": 0.0}

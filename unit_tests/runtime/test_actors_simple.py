@@ -183,3 +183,13 @@ def test_aggregator_merges_and_forwards_everything_with_backpressure(system):
     assert sink["received_batches"] < 3000 / 50              # batches were merged
     assert tp.conserved(status)
     assert all(link.batches_in_flight <= link.window for link in tp.all_links(status))
+
+
+def test_a_standing_error_reported_by_the_child_shows_on_status(system):
+    topo = tp.topology([tp.supervisor("root", ["sink/a"]),
+                        tp.leaf("sink/a", "unit_tests.runtime.troubled_actor.TroubledSink")])
+    system.start(topo, base="simpleSystemBase")
+    status = wait_for(system, lambda s: tp.find(s, "sink/a").state is ComponentState.RUNNING)
+    sink = tp.find(status, "sink/a")
+    assert sink.last_error == "relay: certificate not trusted"
+    assert sink.restarts == 0
