@@ -19,7 +19,11 @@ refuse a kind they do not know with a counter, never a crash. Shapes (keys) per 
   payload, truncated}`` — every command gets exactly one answer, a deadline error included;
 - ``session``: the uplink announces a new cloud session ``{session, resume}`` to the kube
   watcher (request link), which answers with a fresh inventory snapshot;
-- ``operator_stats``: counters the operator reports about itself.
+- ``operator_stats``: counters the operator reports about itself;
+- ``metric_points``: decoded OTLP requests, OTLP receiver → metrics ring only; the payload is
+  NOT ``pack_records`` but ``actors.metrics.point_frames`` frames (numpy column bytes), and the
+  count is data points. Lossless on that BLOCK link: without credit the receiver answers the
+  Collector UNAVAILABLE (retryable) instead of accepting points it could not forward.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class RecordKind(enum.Enum):
     COMMAND_RESULT = "command_result"
     SESSION = "session"
     OPERATOR_STATS = "operator_stats"
+    METRIC_POINTS = "metric_points"
 
 
 # Never dropped anywhere: spooled to disk by the uplink, blocked (not dropped) on full links.

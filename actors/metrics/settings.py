@@ -5,15 +5,23 @@ Owns the defaults (receiver port 4317, retention "30m", 100,000 series, 60 point
 duration parsing (Go-style ``1h30m``, ``45s``, ``500ms``) and validation: ``problems()`` yields
 (key, message) pairs for every invalid value instead of raising, so the topology loader can report
 all of them with their key paths.
+
+``COMPONENT_TYPES`` registers ``otlp_receiver`` and ``metrics_ring`` for the topology file;
+``receiver_settings`` / ``ring_settings`` merge a component's values with the defaults and map
+them onto ``MetricsSettings``, raising ``ValueError`` that names every bad key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-__all__ = ["MetricsSettings", "parse_duration_s"]
+from actors.runtime.settings_schema import ComponentType, Kind, Setting, parse_duration
+
+__all__ = ["COMPONENT_TYPES", "RECEIVER_SETTINGS", "RING_SETTINGS", "MetricsSettings",
+           "parse_duration_s", "receiver_settings", "ring_settings"]
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
@@ -79,3 +87,121 @@ class MetricsSettings:
             yield "ingestQueueBatches", f"must be >= 1, got {self.ingest_queue_batches}"
         if self.eviction_interval_s <= 0:
             yield "evictionInterval", f"must be > 0, got {self.eviction_interval_s}"
+
+
+# ---- component types: ``otlp_receiver`` and ``metrics_ring`` ---------------------------------
+# The chart renders ``otlp_receiver/main: {port}`` and ``metrics_ring/main: {retention,
+# max_series, ring_size}``; every other key has a default here.
+
+_DEFAULTS = MetricsSettings()
+
+
+def _int(name: str, default: int, doc: str, minimum: int = 1, maximum: int = 1 << 30) -> Setting:
+    return Setting(name=name, kind=Kind.INT, default=default, minimum=minimum, maximum=maximum,
+                   doc=doc)
+
+
+RECEIVER_SETTINGS: tuple[Setting, ...] = (
+    _int("port", _DEFAULTS.receiver_port, "OTLP/gRPC listen port (0 = any free port)", 0, 65535),
+    Setting(name="host", kind=Kind.STR, default=_DEFAULTS.receiver_host,
+            doc="listen address (Collectors reach it through a Service)"),
+    _int("max_message_bytes", _DEFAULTS.max_message_bytes,
+         "largest request accepted after decompression", 64 * 1024, 1 << 30),
+    _int("workers", _DEFAULTS.receiver_workers, "gRPC handler threads", 1, 64),
+    _int("queue_requests", 32, "decoded requests waiting for the actor; full → UNAVAILABLE",
+         1, 100_000),
+    _int("batch_points", 50_000, "points per link batch to the ring (requests are never split)",
+         1, 10_000_000),
+    Setting(name="grace", kind=Kind.DURATION, default=1.0, minimum=0,
+            doc="stop grace for in-flight Export calls"),
+)
+
+RING_SETTINGS: tuple[Setting, ...] = (
+    Setting(name="retention", kind=Kind.DURATION, default=_DEFAULTS.retention_s, minimum=0,
+            exclusive_minimum=True,
+            doc="points older than this are refused and idle series evicted ('30m' or seconds)"),
+    _int("max_series", _DEFAULTS.max_series, "series kept; new series beyond are refused",
+         1, 10_000_000),
+    _int("ring_size", _DEFAULTS.ring_size, "newest points kept per series", 2, 100_000),
+    Setting(name="eviction_interval_s", kind=Kind.DURATION,
+            default=_DEFAULTS.eviction_interval_s, minimum=0, exclusive_minimum=True,
+            doc="how often idle series are evicted"),
+    _int("gc_refreeze_series", 10_000, "gc.freeze() again after this many new series", 1),
+    Setting(name="pod_index_wait_s", kind=Kind.DURATION, default=5.0, minimum=0,
+            doc="hold metric points after a start until the first pod_index batch, at most "
+                "this long (0 = do not wait)"),
+)
+
+
+def _merged(fields: tuple[Setting, ...], raw: Mapping[str, Any]) -> dict[str, Any]:
+    values = {field.name: field.default_value() for field in fields}
+    values.update(raw)
+    return values
+
+
+def _retention_text(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"retention must be a duration like '30m' or seconds, got {value!r}")
+    return value if isinstance(value, str) else f"{float(value)}s"
+
+
+def receiver_settings(raw: Mapping[str, Any]) -> tuple[dict[str, Any], MetricsSettings]:
+    """(merged ``otlp_receiver`` values, ``MetricsSettings``); ValueError naming bad keys."""
+    values = _merged(RECEIVER_SETTINGS, raw)
+    grace = parse_duration(values["grace"])
+    if grace is None or grace < 0:
+        raise ValueError(f"grace must be a duration, got {values['grace']!r}")
+    values["grace"] = grace
+    port = values["port"]
+    settings = MetricsSettings(
+        enabled=True, receiver_host=str(values["host"]), receiver_port=int(port) or 1,
+        max_message_bytes=int(values["max_message_bytes"]),
+        receiver_workers=int(values["workers"]))
+    problems = list(settings.problems())
+    if problems or not isinstance(port, int) or not 0 <= port < 65536:
+        raise ValueError("; ".join([f"{k}: {m}" for k, m in problems] or [f"port: bad {port!r}"]))
+    return values, settings
+
+
+def ring_settings(raw: Mapping[str, Any]) -> tuple[dict[str, Any], MetricsSettings]:
+    """(merged ``metrics_ring`` values, ``MetricsSettings``); ValueError naming bad keys."""
+    values = _merged(RING_SETTINGS, raw)
+    interval = parse_duration(values["eviction_interval_s"])
+    if interval is None or interval <= 0:
+        raise ValueError(f"eviction_interval_s must be a positive duration, "
+                         f"got {values['eviction_interval_s']!r}")
+    values["eviction_interval_s"] = interval
+    wait = parse_duration(values["pod_index_wait_s"])
+    if wait is None or wait < 0:
+        raise ValueError(f"pod_index_wait_s must be a duration, got {values['pod_index_wait_s']!r}")
+    values["pod_index_wait_s"] = wait
+    settings = MetricsSettings(
+        enabled=True, retention=_retention_text(values["retention"]),
+        max_series=int(values["max_series"]), ring_size=int(values["ring_size"]),
+        eviction_interval_s=interval)
+    problems = list(settings.problems())
+    if problems:
+        raise ValueError("; ".join(f"{k}: {m}" for k, m in problems))
+    return values, settings
+
+
+def _problems_of(build: Any) -> Any:
+    def check(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        try:
+            build(values)
+        except (TypeError, ValueError) as error:
+            yield "", str(error)
+    return check
+
+
+COMPONENT_TYPES: tuple[ComponentType, ...] = (
+    ComponentType(
+        name="otlp_receiver", actor_class="actors.metrics.otlp_receiver_actor.OtlpReceiver",
+        doc="OTLP/gRPC metrics receiver; decoded requests go to the ring as metric_points "
+            "(no credit → UNAVAILABLE, which Collectors retry)",
+        settings=RECEIVER_SETTINGS, check=_problems_of(receiver_settings)),
+    ComponentType(
+        name="metrics_ring", actor_class="actors.metrics.metrics_ring_actor.MetricsRingActor",
+        doc="numpy ring store of OTLP series; answers metrics_query commands",
+        settings=RING_SETTINGS, check=_problems_of(ring_settings)),
+)
