@@ -170,11 +170,19 @@ def convert_node(obj: dict[str, Any]) -> Record:
     return record
 
 
+# Items of a built-in type's LIST carry no apiVersion (watch events do): without a default a
+# re-list would differ from the watched record and send an UPDATE for nothing.
+_POLICY_API_VERSIONS = {"NetworkPolicy": "networking.k8s.io/v1",
+                        "CiliumNetworkPolicy": "cilium.io/v2",
+                        "CiliumClusterwideNetworkPolicy": "cilium.io/v2",
+                        "AuthorizationPolicy": "security.istio.io/v1"}
+
+
 def _policy(kind: str) -> Converter:
     def convert(obj: dict[str, Any]) -> Record:
         meta = _meta(obj)
         record = _base(kind, meta)
-        record["api_version"] = obj.get("apiVersion") or ""
+        record["api_version"] = obj.get("apiVersion") or _POLICY_API_VERSIONS[kind]
         record["annotations"] = meta.get("annotations") or {}
         record["spec"] = obj.get("spec") or {}
         if kind.startswith("Cilium"):

@@ -7,7 +7,9 @@ socket with a list. Raw bytes go to the caller (``watch_state`` parses them):
 - ``watch`` → an iterator of JSON lines from a chunked ``?watch=true`` response with
   ``allowWatchBookmarks`` and ``timeoutSeconds``; it ends when the server closes the stream;
   closing the iterator closes the socket;
-- ``pod_log`` → text bytes (``tailLines``, ``previous``, ``limitBytes``, ``timestamps``).
+- ``pod_log`` → text bytes (``tailLines``, ``previous``, ``limitBytes``, ``sinceSeconds``,
+  ``timestamps``);
+- ``abort()`` shuts down every open connection, so threads blocked in a watch return at once.
 Non-2xx answers raise typed errors (``errors.error_from_status``: 410 → ResourceExpiredError,
 429 → TooManyRequestsError with Retry-After, 5xx → ApiUnavailableError); network failures raise
 ``KubeTransportError``. Bodies are bounded by ``max_body_bytes``.
@@ -15,10 +17,13 @@ Non-2xx answers raise typed errors (``errors.error_from_status``: 410 → Resour
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import pathlib
+import socket
 import ssl
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 
@@ -44,6 +49,9 @@ class KubeHttpAdapter:
         self.timeout_s = timeout_s
         self.max_body_bytes = max_body_bytes
         self._ssl: ssl.SSLContext | None = None
+        self._open_conns: set[http.client.HTTPConnection] = set()
+        self._conns_lock = threading.Lock()
+        self._aborted = False
         if parsed.scheme == "https":
             self._ssl = ssl.create_default_context(cafile=ca_file)
 
@@ -71,7 +79,7 @@ class KubeHttpAdapter:
         try:
             return self._read(response, self.max_body_bytes)
         finally:
-            conn.close()
+            self._close(conn)
 
     def watch(self, path: str, *, resource_version: str, timeout_seconds: int,
               bookmarks: bool = True, field_selector: str = "") -> Iterator[bytes]:
@@ -102,10 +110,11 @@ class KubeHttpAdapter:
                 if line.strip():
                     yield line
         finally:
-            conn.close()
+            self._close(conn)
 
     def pod_log(self, namespace: str, pod: str, *, container: str = "", tail_lines: int = 0,
-                previous: bool = False, limit_bytes: int = 0, timestamps: bool = False) -> bytes:
+                previous: bool = False, limit_bytes: int = 0, timestamps: bool = False,
+                since_seconds: int = 0) -> bytes:
         query: dict[str, str] = {}
         if container:
             query["container"] = container
@@ -117,6 +126,8 @@ class KubeHttpAdapter:
             query["limitBytes"] = str(limit_bytes)
         if timestamps:
             query["timestamps"] = "true"
+        if since_seconds:
+            query["sinceSeconds"] = str(since_seconds)
         path = f"/api/v1/namespaces/{urllib.parse.quote(namespace)}/pods/" \
                f"{urllib.parse.quote(pod)}/log"
         response, conn = self._open(path, query, self.timeout_s)
@@ -127,7 +138,18 @@ class KubeHttpAdapter:
         except (OSError, http.client.HTTPException) as exc:
             raise KubeTransportError(f"log stream broke: {exc!r}") from exc
         finally:
-            conn.close()
+            self._close(conn)
+
+    def abort(self) -> None:
+        """Shut down every open connection (from any thread); later requests fail at once."""
+        with self._conns_lock:
+            self._aborted = True
+            open_now = list(self._open_conns)
+        for conn in open_now:
+            sock = conn.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
     # -- internals -------------------------------------------------------------------------
     def _open(self, path: str, query: dict[str, str], timeout: float,
@@ -139,10 +161,15 @@ class KubeHttpAdapter:
                                                context=self._ssl)
         else:
             conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        with self._conns_lock:
+            if self._aborted:
+                raise KubeTransportError(f"GET {path}: the client was aborted")
+            self._open_conns.add(conn)
         headers = {"Accept": "application/json", "User-Agent": "kestrel-operator"}
         try:
             token = self.token()
         except OSError as exc:
+            self._close(conn)
             raise KubeTransportError(f"cannot read the service account token: {exc}") from exc
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -150,16 +177,21 @@ class KubeHttpAdapter:
             conn.request("GET", target, headers=headers)
             response = conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
-            conn.close()
+            self._close(conn)
             raise KubeTransportError(f"GET {path}: {exc!r}") from exc
         if response.status >= 300:
             try:
                 body = response.read(65536)
             except (OSError, http.client.HTTPException):
                 body = b""
-            conn.close()
+            self._close(conn)
             raise error_from_status(response.status, body, response.getheader("Retry-After"))
         return response, conn
+
+    def _close(self, conn: http.client.HTTPConnection) -> None:
+        with self._conns_lock:
+            self._open_conns.discard(conn)
+        conn.close()
 
     @staticmethod
     def _read(response: http.client.HTTPResponse, cap: int) -> bytes:

@@ -24,12 +24,18 @@ from typing import Any
 from actors.kube.incident_signals import RESOLVED, Signal
 from actors.kube.settings import KubeSettings
 
-__all__ = ["LogCapturePlanner", "LogCaptureRequest", "choose_streams"]
+__all__ = ["LogCapturePlanner", "LogCaptureRequest", "choose_streams", "wants_capture"]
 
 _CAPTURE_ON = frozenset({"CrashLoopBackOff", "OOMKilled", "ContainerError", "ContainerRestarted",
                          "PodFailed"})
 _HAS_PREVIOUS = frozenset({"CrashLoopBackOff", "OOMKilled", "ContainerError",
                            "ContainerRestarted"})
+
+
+def wants_capture(signal: Signal) -> bool:
+    """True for the signals ``LogCapturePlanner.on_signals`` would act on."""
+    return signal.get("kind") == "Pod" and signal.get("state") != RESOLVED and \
+        signal.get("signal") in _CAPTURE_ON
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -66,8 +72,7 @@ class LogCapturePlanner:
         queued = 0
         now = self.clock()
         for signal in signals:
-            if signal.get("kind") != "Pod" or signal.get("state") == RESOLVED or \
-                    signal.get("signal") not in _CAPTURE_ON:
+            if not wants_capture(signal):
                 continue
             containers = [signal.get("container") or ""]
             if not containers[0]:
