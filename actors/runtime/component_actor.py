@@ -46,6 +46,7 @@ from thespian.actors import (
 from actors.runtime.credit import BatchVerdict, LinkReceiver, LinkSender
 from actors.runtime.io_bridge import IoBridge
 from actors.runtime.thespian_hardening import set_parent_death_signal
+from actors.runtime.timer_wheel import TimerWheel
 from messages import codec
 from messages.runtime import (
     ComponentFailed,
@@ -92,6 +93,9 @@ class TimerTag:
     managed: bool = True     # managed tags are checked against the latest start_timer call
 
 
+_WHEEL_WAKEUP = "kestrel-timer-wheel"   # the payload of the one armed wakeup (a str pickles)
+
+
 class ComponentActor(ActorTypeDispatcher):
     """Base of every operator actor; subclasses override the hooks, not the handlers."""
 
@@ -122,6 +126,7 @@ class ComponentActor(ActorTypeDispatcher):
         self._credit_to: dict[str, ActorAddress] = {}    # inbound link id -> producer address
         self._credit_flush_armed = False
         self._timer_generations: dict[tuple[str, str], int] = {}
+        self._wheel = TimerWheel()
         self._drain_reply_to: ActorAddress | None = None
         self._runtime_counters: dict[str, float] = {"unrecognized_messages": 0,
                                                     "unlinked_records": 0}
@@ -195,24 +200,32 @@ class ComponentActor(ActorTypeDispatcher):
             self._send_credit(credit)
         elif self._receiver.owed() and not self._credit_flush_armed:
             self._credit_flush_armed = True
-            self.wakeupAfter(self.CREDIT_FLUSH_S, TimerTag(RuntimeTimer.CREDIT_FLUSH, "", 0))
+            self._schedule_runtime_timer(self.CREDIT_FLUSH_S,
+                                         TimerTag(RuntimeTimer.CREDIT_FLUSH, "", 0))
 
     def attach_bridge(self, bridge: IoBridge[Any]) -> None:
         self.io_bridge = bridge
         if not self._watch_supported:
-            self.wakeupAfter(self.BRIDGE_POLL_S, TimerTag(RuntimeTimer.BRIDGE_POLL, "", 0))
+            self._schedule_runtime_timer(self.BRIDGE_POLL_S,
+                                         TimerTag(RuntimeTimer.BRIDGE_POLL, "", 0))
 
     def start_timer(self, delay_s: float, kind: enum.Enum, key: str = "",
                     generation: int | None = None) -> int:
         """Arm a wakeup; a managed timer (no explicit generation) supersedes earlier ones."""
         if generation is not None:
-            self.wakeupAfter(max(0.0, delay_s), TimerTag(kind, key, generation, managed=False))
+            self._schedule_runtime_timer(delay_s, TimerTag(kind, key, generation, managed=False))
             return generation
         slot = (f"{type(kind).__name__}.{kind.value}", key)
         gen = self._timer_generations.get(slot, 0) + 1
         self._timer_generations[slot] = gen
-        self.wakeupAfter(max(0.0, delay_s), TimerTag(kind, key, gen))
+        self._schedule_runtime_timer(delay_s, TimerTag(kind, key, gen))
         return gen
+
+    def _schedule_runtime_timer(self, delay_s: float, tag: TimerTag) -> None:
+        """All timers share one armed thespian wakeup (``TimerWheel``): see its docstring."""
+        arm = self._wheel.schedule(time.monotonic(), delay_s, tag)
+        if arm is not None:
+            self.wakeupAfter(arm, _WHEEL_WAKEUP)
 
     def cancel_timer(self, kind: enum.Enum, key: str = "") -> None:
         slot = (f"{type(kind).__name__}.{kind.value}", key)
@@ -241,7 +254,9 @@ class ComponentActor(ActorTypeDispatcher):
     def status_snapshot(self, request_id: int) -> ComponentStatus:
         counters = {**self._runtime_counters, **self.status_counters(),
                     "duplicate_batches": self._receiver.duplicates,
-                    "stale_batches": self._receiver.stale}
+                    "stale_batches": self._receiver.stale,
+                    "reordered_batches_total": self._receiver.held,
+                    "late_timers_total": self._wheel.late_fires}
         if self.io_bridge is not None:
             counters.update(self.io_bridge.counters())
         return ComponentStatus(
@@ -260,6 +275,8 @@ class ComponentActor(ActorTypeDispatcher):
             return None
         try:
             super().receiveMessage(message, sender)
+            if not isinstance(message, WakeupMessage) and len(self._wheel):
+                self._fire_timers(from_wakeup=False)      # a lost wakeup must not stall us
         except Exception as exc:  # any handler bug fails this incarnation
             logger.exception("%s failed handling %s", self, type(message).__name__)
             self.fail(f"{type(exc).__name__}: {exc}"[:500])
@@ -350,12 +367,13 @@ class ComponentActor(ActorTypeDispatcher):
         self._check_drained()
 
     def receiveMsg_LinkBatch(self, msg: LinkBatch, sender: ActorAddress) -> None:
-        verdict, credit = self._receiver.on_batch(msg)
+        verdict, credit, ready = self._receiver.admit(msg)
         self._credit_to[msg.link_id] = sender
         if credit is not None:
             self._send_credit(credit)
-        if verdict == BatchVerdict.ACCEPT and self.on_batch(msg):
-            self.finish_batch(msg)
+        for batch in ready:       # in sequence order, whatever order thespian delivered
+            if verdict == BatchVerdict.ACCEPT and self.on_batch(batch):
+                self.finish_batch(batch)
 
     def receiveMsg_DrainRequest(self, msg: DrainRequest, sender: ActorAddress) -> None:
         self._drain_reply_to = sender
@@ -366,17 +384,25 @@ class ComponentActor(ActorTypeDispatcher):
     # ---- timers and I/O --------------------------------------------------------------------
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender: ActorAddress) -> None:
-        tag = msg.payload
-        if not isinstance(tag, TimerTag):
-            return
+        if msg.payload == _WHEEL_WAKEUP:
+            self._fire_timers(from_wakeup=True)
+
+    def _fire_timers(self, *, from_wakeup: bool) -> None:
+        due, arm = self._wheel.pop_due(time.monotonic(), from_wakeup=from_wakeup)
+        if arm is not None:
+            self.wakeupAfter(arm, _WHEEL_WAKEUP)
+        for tag in due:
+            if not self.exiting:
+                self._dispatch_timer(tag)
+
+    def _dispatch_timer(self, tag: TimerTag) -> None:
         if tag.kind is RuntimeTimer.CREDIT_FLUSH:
             self._credit_flush_armed = False
             for credit in self._receiver.flush():
                 self._send_credit(credit)
         elif tag.kind is RuntimeTimer.BRIDGE_POLL:
-            if not self.exiting:
-                self._drain_bridge()
-                self.wakeupAfter(self.BRIDGE_POLL_S, tag)
+            self._drain_bridge()
+            self._schedule_runtime_timer(self.BRIDGE_POLL_S, tag)
         elif self._is_current(tag):
             if tag.kind is RuntimeTimer.DRAIN_DEADLINE:
                 self._reply_drained(flushed=False)

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 _STATUS_TIMEOUT_S = 2.0
 _LIVENESS_PERIOD_S = 1.0
+_PROBE_EVERY_TICKS = 3
 
 
 class OperatorProcess:
@@ -89,11 +90,17 @@ def run(topology: Topology, *, stop: threading.Event | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
+    ticks = 0
     try:
         while not stop.wait(_LIVENESS_PERIOD_S):
             if not process.alive():
                 logger.error("the root supervisor is gone (restart intensity exceeded): exiting")
                 return 1
+            ticks += 1
+            if ticks % _PROBE_EVERY_TICKS == 0:
+                # every actor sees a message now and then, so a timer whose thespian wakeup
+                # was lost fires late instead of never (actors.runtime.timer_wheel)
+                process.status()
         return 0
     finally:
         started = time.monotonic()

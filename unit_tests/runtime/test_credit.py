@@ -226,3 +226,30 @@ def test_overtaken_batch_is_accepted_and_never_credited_unseen():
 def test_window_must_be_positive():
     with pytest.raises(ValueError, match="window"):
         LinkSender("l", "p", "c", window=0)
+
+
+def test_batches_overtaken_in_transit_are_delivered_in_sequence_order():
+    receiver = LinkReceiver()
+
+    def batch(seq, acked=0):
+        return LinkBatch(link_id="a->b", epoch=1, seq=seq, record_kind="x", count=1,
+                         payload=b"", window=8, acked_through=acked)
+
+    verdict, _, ready = receiver.admit(batch(1))
+    assert (verdict, [b.seq for b in ready]) == (BatchVerdict.ACCEPT, [1])
+    assert receiver.admit(batch(4))[0] == BatchVerdict.HELD
+    assert receiver.admit(batch(3))[0] == BatchVerdict.HELD
+    assert receiver.admit(batch(4))[0] == BatchVerdict.DUPLICATE
+    verdict, _, ready = receiver.admit(batch(2))
+    assert (verdict, [b.seq for b in ready]) == (BatchVerdict.ACCEPT, [2, 3, 4])
+    assert receiver.held == 2
+
+
+def test_a_new_epoch_starts_delivery_after_the_producers_acked_position():
+    receiver = LinkReceiver()
+    first = LinkBatch(link_id="a->b", epoch=2, seq=7, record_kind="x", count=1, payload=b"",
+                      window=8, acked_through=5)
+    assert receiver.admit(first)[0] == BatchVerdict.HELD          # #6 is still missing
+    sixth = LinkBatch(link_id="a->b", epoch=2, seq=6, record_kind="x", count=1, payload=b"",
+                      window=8, acked_through=5)
+    assert [b.seq for b in receiver.admit(sixth)[2]] == [6, 7]
