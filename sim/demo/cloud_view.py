@@ -85,4 +85,11 @@ class CloudView:
         if isinstance(payload, dict):
             shown = {k: v for k, v in payload.items() if k not in ("error",)}
             text += f" — {str(shown)[:width]}"
-        return text
+        elif isinstance(payload, list):   # metrics answers: a list of series
+            text += f" — {len(payload)} series"
+            for series in payload[:3]:
+                if isinstance(series, dict):
+                    values = series.get("values") or []
+                    text += (f"; {series.get('metric')} {series.get('labels')} "
+                             f"last={values[-1] if values else None}")
+        return text[:width * 2]

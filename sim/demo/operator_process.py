@@ -144,6 +144,9 @@ class OperatorUnderTest:
             time.sleep(0.25)
         raise OperatorProcessError(f"timed out waiting for {what}; last status {document}")
 
+    def component_pid(self, component_id: str) -> int:
+        return int(component(self.status(), component_id)["pid"])
+
     def terminate(self, within_s: float = 30.0) -> int:
         if self.process is None:
             raise OperatorProcessError("not started")

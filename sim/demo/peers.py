@@ -20,6 +20,7 @@ from sim.cloud.cloud import SimulatedCloud
 from sim.demo.operator_process import free_port
 from sim.envoy.sidecars import run_sidecars
 from sim.envoy.streams import count_entries, fixture_stream, replay_stream
+from sim.hubble.flow_source import FlowSequence
 from sim.hubble.history import build_sequence
 from sim.hubble.relay import RelaySimulator
 from sim.kubeapi import Churn, KubeApiServer, generate_cluster
@@ -34,12 +35,18 @@ class DemoPeers:
     """The simulated cluster, relay, cloud, sidecars and collector for one demo run."""
 
     def __init__(self, workdir: pathlib.Path, *, scale: str = "medium", churn_per_s: float = 2.0,
-                 flows_per_s: float = 1000.0, sidecars: int = 20) -> None:
+                 flows_per_s: float = 1000.0, flow_replay_loops: int = 0, sidecars: int = 20,
+                 sidecar_rounds: int = 0) -> None:
+        """``flow_replay_loops`` > 0 replays the golden Hubble frames that many times (a known
+        total) instead of an hour of synthetic flows; ``sidecar_rounds`` > 0 stops the sidecars
+        after that many rounds; ``churn_per_s`` 0 leaves the cluster to scripted changes."""
         self.workdir = workdir
         self.scale = scale
         self.churn_per_s = churn_per_s
         self.flows_per_s = flows_per_s
+        self.flow_replay_loops = flow_replay_loops
         self.sidecars = sidecars
+        self.sidecar_rounds = sidecar_rounds
         self.als_port, self.otlp_port, self.status_port = free_port(), free_port(), free_port()
         self.kube: KubeApiServer | None = None
         self.churn: Churn | None = None
@@ -48,6 +55,7 @@ class DemoPeers:
         self.cloud: SimulatedCloud | None = None
         self.otel: OtelMetricsDriver | None = None
         self.kube_files = workdir / "serviceaccount"
+        self.flow_history: FlowSequence | None = None
         self.als_entries_sent = 0
         self.als_streams_failed = 0
         self._stop = threading.Event()
@@ -58,12 +66,16 @@ class DemoPeers:
                                   workdir=self.workdir / "kube")
         self.kube.start()
         self.kube.write_in_cluster_files(self.kube_files, token=self.kube.tokens.admin)
-        self.churn = Churn(self.kube.store, rate_per_s=self.churn_per_s, seed=2)
-        self.churn.start()
-        # an hour of flows at the rate: the relay follows the clock, never runs dry in a demo
-        history = build_sequence("synthetic", rate=self.flows_per_s, nodes=6,
-                                 total=int(self.flows_per_s * 3600))
-        self.relay = RelaySimulator(history)
+        self.churn = Churn(self.kube.store, rate_per_s=max(self.churn_per_s, 0.1), seed=2)
+        if self.churn_per_s > 0:
+            self.churn.start()
+        if self.flow_replay_loops:
+            self.flow_history = build_sequence("replay", loops=self.flow_replay_loops,
+                                               rate=self.flows_per_s)
+        else:   # an hour of flows at the rate: the relay follows the clock, never runs dry
+            self.flow_history = build_sequence("synthetic", rate=self.flows_per_s, nodes=6,
+                                               total=int(self.flows_per_s * 3600))
+        self.relay = RelaySimulator(self.flow_history)
         self.relay_port = self.relay.start()
         self.cloud = SimulatedCloud(self.workdir / "cloud", token_ttl_s=600.0).start()
         return self
@@ -78,6 +90,8 @@ class DemoPeers:
         http, tcp = fixture_stream("http"), fixture_stream("tcp")
         round_number = 0
         while not self._stop.wait(1.0):
+            if self.sidecar_rounds and round_number >= self.sidecar_rounds:
+                return
             streams = [replay_stream(http if i % 2 == 0 else tcp, round_number * 1000 + i)
                        for i in range(self.sidecars)]
             try:
@@ -97,7 +111,7 @@ class DemoPeers:
             self._envoy.join(30)
         if self.otel is not None:
             self.otel.stop()
-        if self.churn is not None:
+        if self.churn is not None and self.churn_per_s > 0:
             self.churn.stop()
 
     def stop(self) -> None:
