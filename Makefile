@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/kestrel-operator demo
+	$(PY) -m sim.demo
 
 test: lint typecheck imports protocheck unit system
 

@@ -17,7 +17,8 @@ from sim.demo.scenario import run_scenario
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim.demo", description=__doc__)
-    parser.add_argument("--duration", type=float, default=110.0, help="seconds (default 110)")
+    parser.add_argument("--duration", type=float, default=90.0,
+                        help="seconds of traffic (default 90; the whole run stays under 2 min)")
     parser.add_argument("--outage", type=float, default=10.0, help="cloud outage seconds")
     parser.add_argument("--scale", choices=("small", "medium", "large"), default="medium")
     args = parser.parse_args(argv)

@@ -88,7 +88,7 @@ def _send_commands(view: CloudView, out: TextIO) -> dict[str, str]:
     return answers
 
 
-def run_scenario(workdir: pathlib.Path, out: TextIO, *, duration_s: float = 110.0,
+def run_scenario(workdir: pathlib.Path, out: TextIO, *, duration_s: float = 90.0,
                  outage_s: float = 10.0, tick_s: float = 2.0, scale: str = "medium") -> DemoResult:
     result = DemoResult()
     peers = DemoPeers(workdir, scale=scale).start()
