@@ -15,7 +15,7 @@ import bench
 
 def available() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(bench.__path__)
-                  if not m.name.startswith("_") and m.name not in {"soak_support"})
+                  if not m.name.startswith("_") and m.name != "hop_actors")
 
 
 def run(name: str, argv: list[str]) -> int:
