@@ -63,7 +63,8 @@ def test_100_concurrent_commands_are_answered_once_and_secrets_stay_redacted(
                   "audit_path": str(tmp_path / "audit.log"), "timeout_s": 20.0,
                   "concurrency": 4, "queue_depth": 128, "api_concurrency": 4,
                   "extra_shell_allowlist": list(TEST_ALLOWLIST),
-                  "hubble_relay_address": f"127.0.0.1:{relay.port}"}
+                  "hubble_relay_address": f"127.0.0.1:{relay.port}",
+                  "hubble_tls_enabled": False}
         paths = ("/api/v1/namespaces", "/api/v1/namespaces/default/configmaps",
                  "/version", "/api/v1/nodes")
         commands: list[dict[str, Any]] = []

@@ -4,8 +4,10 @@ Consumes ``command`` records ``{request_id, deadline_unix, kind, args}`` from a 
 (the uplink) and emits one ``command_result`` record per request on its BLOCK link back to the
 requester. Kinds: ``k8s_get`` (``KubeApiReader``), ``shell`` (``ShellExecutor``: policy, own
 worker threads), ``yaml_dry_run``/``yaml_apply`` (``ManifestApplier``, refused unless
-``safe_apply``), ``cilium`` (``CiliumQueries``; observe/status/nodes go to Hubble Relay and
-get a clear "hubble not configured" error without ``hubble_relay_address``). Args and result
+``safe_apply``), ``cilium`` (``CiliumQueries``; observe/status/nodes go to Hubble Relay through
+``hubble_query_adapter.relay_queries``: the configured ``hubble_relay_address`` or the discovered
+hubble-relay Service, TLS unless ``hubble_tls_enabled: false``; a clear "hubble not configured"
+error when there is neither an address nor a Kubernetes API to discover it). Args and result
 shapes: ``command_args`` and ``command_results``; routing: ``command_dispatch``. Blocking
 calls run on the executor's threads or a small ``CallPool``; their results reach the actor
 only through the ``IoBridge`` (answers produced synchronously inside this handler are kept in a
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import enum
 import logging
 import os
@@ -30,16 +33,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from actors.commands import command_results as results
+from actors.commands.cilium_request import CiliumQueries
 from actors.commands.command_args import ArgsProblem, parse_command
 from actors.commands.command_book import Admission, CommandBook
 from actors.commands.command_dispatch import (
     CommandDispatcher,
+    CommandEngines,
     Completion,
     build_engines,
     record_for,
 )
+from actors.commands.hubble_query_adapter import relay_queries
 from actors.commands.result_outbox import ResultOutbox
-from actors.commands.runner_settings import runner_settings
+from actors.commands.runner_settings import RunnerSettings, runner_settings
 from actors.runtime.component_actor import ComponentActor, TimerTag
 from actors.runtime.io_bridge import BridgeClosedError, IoBridge
 from messages import codec
@@ -90,7 +96,9 @@ class CommandRunner(ComponentActor):
         # sized above every result that can be outstanding, so a put rarely waits
         self.attach_bridge(IoBridge(commands.concurrency + 2 * commands.queue_depth
                                     + typed.api_concurrency + 16))
-        engines = build_engines(typed, name=self.component_id, environ=os.environ)
+        engines = _with_relay(build_engines(
+            dataclasses.replace(typed, hubble_relay_address=""),   # the relay is wired below
+            name=self.component_id, environ=os.environ), typed)
         self.dispatcher = CommandDispatcher(engines, self._deliver)
         self.dispatcher.start()
 
@@ -261,4 +269,15 @@ class CommandRunner(ComponentActor):
                          "results_late_total": self.book.late_results})
         if self.dispatcher is not None:
             counters.update(self.dispatcher.stats())
+            hubble = self.dispatcher.engines.hubble
+            if hubble is not None:
+                counters.update(hubble.stats())
         return counters
+
+
+def _with_relay(engines: CommandEngines, typed: RunnerSettings) -> CommandEngines:
+    """The engines with the TLS-capable (or discovered) relay port, when there is one."""
+    hubble = relay_queries(typed, os.environ)
+    cilium = engines.cilium if hubble is None else CiliumQueries(
+        hubble, engines.reader, output_cap_bytes=typed.commands.output_cap_bytes)
+    return dataclasses.replace(engines, settings=typed, hubble=hubble, cilium=cilium)

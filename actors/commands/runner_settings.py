@@ -2,8 +2,13 @@
 
 The topology (and the Helm chart) set ``safe_apply``, ``timeout_s``, ``max_output_bytes``,
 ``concurrency``, ``extra_shell_allowlist``, ``queue_depth``, ``api_concurrency``, ``api_url``
-(empty: in-cluster), ``token_file``, ``ca_file``, ``audit_path`` and ``hubble_relay_address``
-(empty: no Hubble). ``extra_shell_allowlist`` is a list of rules ``{program, checker,
+(empty: in-cluster), ``token_file``, ``ca_file``, ``audit_path`` and the Hubble Relay keys:
+``hubble_relay_address`` (empty: discover Service ``hubble_relay_service`` in
+``hubble_relay_namespaces`` through the Kubernetes API), ``hubble_tls_enabled`` (default true;
+false is the only way to plaintext), ``hubble_tls_server_name``, ``hubble_tls_ca_file``,
+``hubble_tls_ca_secret`` and ``hubble_tls_client_secret``, mapped by ``hubble_relay_settings``
+onto the flow collector's ``FlowSettings`` exactly as ``collector_settings`` maps its own
+``relay_address``/``tls_*`` keys. ``extra_shell_allowlist`` is a list of rules ``{program, checker,
 subcommands, flags, value_flags, max_positionals, args}`` (or a mapping program → rule) added to
 the read-only default allowlist; ``args`` (the chart's form) is a list of regexes every argument
 must fully match, checked on top of the policy (``shell_arg_patterns``), never instead of it.
@@ -31,11 +36,19 @@ from actors.commands.settings import (
     program_rule_from_mapping,
 )
 from actors.commands.shell_arg_patterns import compile_patterns
+from actors.flows.settings import FlowSettings, server_name
 
-__all__ = ["RunnerSettings", "UnconfiguredTransport", "kube_endpoint", "problems",
-           "runner_settings"]
+__all__ = ["RunnerSettings", "UnconfiguredTransport", "hubble_relay_settings", "kube_endpoint",
+           "problems", "runner_settings"]
 
-_STRING_KEYS = ("api_url", "token_file", "ca_file", "audit_path", "hubble_relay_address")
+_STRING_KEYS = ("api_url", "token_file", "ca_file", "audit_path", "hubble_relay_address",
+                "hubble_tls_ca_file", "hubble_tls_client_secret", "hubble_tls_server_name",
+                "hubble_tls_ca_secret", "hubble_relay_service")
+_RELAY_DEFAULTS = FlowSettings()
+# FlowSettings.problems() keys → the command runner's keys
+_RELAY_KEYS = {"relay_address": "hubble_relay_address", "tls_mode": "hubble_tls_enabled",
+               "relay_namespaces": "hubble_relay_namespaces",
+               "tls_client_cert_file": "hubble_tls_client_secret"}
 _RULE_KEYS = frozenset({"program", "checker", "subcommands", "flags", "value_flags",
                         "max_positionals", "args"})
 _MIN_MAX_TIMEOUT_S = 120.0
@@ -51,6 +64,9 @@ class RunnerSettings:
     token_file: str = ""
     ca_file: str = ""
     hubble_relay_address: str = ""
+    hubble_relay: FlowSettings = dataclasses.field(     # where/how to reach the relay
+        default_factory=lambda: FlowSettings(tls_mode="tls"))
+    hubble_tls_client_secret: str = ""       # Secret with tls.crt/tls.key for relay mTLS
     api_concurrency: int = 4
     arg_patterns: Mapping[str, tuple[re.Pattern[str], ...]] = dataclasses.field(
         default_factory=dict)     # extra programs whose arguments must match regexes
@@ -73,12 +89,49 @@ def runner_settings(values: Mapping[str, Any]) -> tuple[RunnerSettings, list[str
         safe_apply=bool(values.get("safe_apply", False)),
         audit_path=_string(values, "audit_path"))
     errors.extend(f"{key}: {message}" for key, message in commands.problems())
+    relay, relay_errors = hubble_relay_settings(values)
+    errors.extend(relay_errors)
     settings = RunnerSettings(
         commands=commands, api_url=_string(values, "api_url"),
         token_file=_string(values, "token_file"), ca_file=_string(values, "ca_file"),
-        hubble_relay_address=_string(values, "hubble_relay_address"),
+        hubble_relay_address=_string(values, "hubble_relay_address"), hubble_relay=relay,
+        hubble_tls_client_secret=_string(values, "hubble_tls_client_secret"),
         api_concurrency=int(values.get("api_concurrency", 4)), arg_patterns=patterns)
     return settings, errors
+
+
+def hubble_relay_settings(values: Mapping[str, Any]) -> tuple[FlowSettings, list[str]]:
+    """The relay target settings (the flow collector's ``FlowSettings``) and their problems.
+
+    ``hubble_tls_enabled`` true → ``tls_mode="tls"`` (TLS whatever the port; the CA from
+    ``hubble_tls_ca_file`` or Secret ``hubble_tls_ca_secret``), false → ``"plaintext"`` (the CA
+    file is then ignored, as the collector does); a wildcard server name becomes ``instance.``.
+    """
+    errors: list[str] = []
+    enabled = values.get("hubble_tls_enabled", True)
+    if not isinstance(enabled, bool):
+        errors.append(f"hubble_tls_enabled: must be true or false, got {enabled!r}")
+        enabled = True
+    namespaces = values.get("hubble_relay_namespaces", _RELAY_DEFAULTS.relay_namespaces)
+    if isinstance(namespaces, str) or not isinstance(namespaces, list | tuple) or not all(
+            isinstance(name, str) and name for name in namespaces):
+        errors.append("hubble_relay_namespaces: must be a list of non-empty namespace names")
+        namespaces = _RELAY_DEFAULTS.relay_namespaces
+    named = {key: _string(values, key) or str(getattr(_RELAY_DEFAULTS, field)) for key, field in
+             (("hubble_relay_service", "relay_service"), ("hubble_tls_ca_secret", "tls_ca_secret"),
+              ("hubble_tls_server_name", "tls_server_name"))}
+    address = _string(values, "hubble_relay_address")
+    relay = FlowSettings(
+        relay_address=address, relay_service=named["hubble_relay_service"],
+        relay_namespaces=tuple(namespaces), tls_mode="tls" if enabled else "plaintext",
+        tls_ca_file=_string(values, "hubble_tls_ca_file") if enabled else "",
+        tls_ca_secret=named["hubble_tls_ca_secret"],
+        tls_server_name=server_name(named["hubble_tls_server_name"]))
+    if ":" in address and not address.rpartition(":")[2].isdigit():
+        errors.append(f"hubble_relay_address: needs host:port, got {address!r}")
+    errors.extend(f"{_RELAY_KEYS.get(key, 'hubble_' + key)}: {message}"
+                  for key, message in relay.problems())
+    return relay, errors
 
 
 def problems(values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

@@ -5,7 +5,9 @@ settings (unknown keys and wrong types are reported, never raised); ``problems()
 ``(key, message)`` pairs for every value that would make the executors unsafe or useless. The
 default allowlist is read-only: kubectl inspection verbs, cilium/hubble status and flow queries,
 DNS lookups and curl GET/HEAD to in-cluster service names. ``COMPONENT_TYPES`` registers the
-``command_runner`` component (keys as the Helm chart renders them; see ``runner_settings``).
+``command_runner`` component (keys as the Helm chart renders them; see ``runner_settings``),
+including the Hubble Relay keys ``hubble_relay_address``, ``hubble_tls_*`` and
+``hubble_relay_service``/``hubble_relay_namespaces`` (the flow collector's relay settings).
 """
 
 from __future__ import annotations
@@ -274,6 +276,23 @@ COMPONENT_TYPES = (ComponentType(
         _optional_text("audit_path", "/tmp/kestrel-command-audit.log",
                        "JSON-lines audit trail; empty = counted only"),
         _optional_text("hubble_relay_address", "",
-                       "host:port of Hubble Relay for cilium observe/status/nodes; empty = none"),
+                       "host:port of Hubble Relay for cilium observe/status/nodes; empty = "
+                       "discover Service hubble_relay_service through the Kubernetes API"),
+        Setting(name="hubble_tls_enabled", kind=Kind.BOOL, default=True,
+                doc="TLS to the relay; false = plaintext (never a fallback when TLS fails)"),
+        Setting(name="hubble_tls_server_name", kind=Kind.STR,
+                default="*.hubble-relay.cilium.io",
+                doc="name the relay certificate must carry; a leading '*.' becomes 'instance.'"),
+        _optional_text("hubble_tls_ca_file", "",
+                       "relay CA file (wins over hubble_tls_ca_secret)"),
+        Setting(name="hubble_tls_ca_secret", kind=Kind.STR, default="hubble-relay-server-certs",
+                doc="Secret with ca.crt in the relay's namespace"),
+        _optional_text("hubble_tls_client_secret", "",
+                       "Secret with tls.crt/tls.key for relay mTLS; empty = none"),
+        Setting(name="hubble_relay_service", kind=Kind.STR, default="hubble-relay",
+                doc="Service name relay discovery looks for"),
+        Setting(name="hubble_relay_namespaces", kind=Kind.STR_LIST,
+                default=("kube-system", "gke-managed-dpv2-observability"),
+                doc="namespaces searched, in order, for the relay Service and its Secrets"),
     ),
     check=_runner_problems),)

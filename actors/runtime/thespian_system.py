@@ -22,6 +22,7 @@ import itertools
 import logging
 import os
 import pathlib
+import random
 import signal
 import socket
 import tempfile
@@ -29,7 +30,12 @@ import threading
 import time
 from typing import Any
 
-from thespian.actors import ActorAddress, ActorSystem
+from thespian.actors import (
+    ActorAddress,
+    ActorSystem,
+    ActorSystemStartupFailure,
+    InvalidActorAddress,
+)
 
 from actors.runtime import logging_setup
 from actors.runtime.thespian_hardening import LOOPBACK, bind_actor_sockets_to_loopback
@@ -62,9 +68,27 @@ class OperatorSystemError(RuntimeError):
     """The actor system could not be started (root failed or never became ready)."""
 
 
-def free_loopback_port() -> int:
-    """An ephemeral TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_loopback_port(rng: random.Random | None = None) -> int:
+    """A TCP port free on 127.0.0.1 now, chosen BELOW the kernel's ephemeral range.
+
+    Between choosing the admin port and thespian binding it, any socket bound to port 0 (test
+    servers, gRPC channels) could take an ephemeral port; one outside that range cannot."""
+    rng = rng or random.Random()
+    low, _high = _ephemeral_range()
+    floor = max(1024, min(20000, low - 2000))
+    for _ in range(200):
+        port = rng.randrange(floor, low)
+        if _port_free(port):
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:   # fall back: ephemeral
         probe.bind((LOOPBACK, 0))
         return int(probe.getsockname()[1])
 
@@ -120,23 +144,28 @@ class OperatorSystem:
             raise OperatorSystemError("already started")
         self.base = base
         capabilities: dict[str, Any] = {}
-        if base == MULTIPROC_TCP:
-            bind_actor_sockets_to_loopback()
-            self.admin_port = topology.operator.admin_port or free_loopback_port()
-            if not _port_free(self.admin_port):
-                # thespian would silently JOIN whatever system owns the port (and a later
-                # shutdown would tear that one down): refuse instead (reference §2.10)
-                raise OperatorSystemError(f"admin port {self.admin_port} is already in use")
-            capabilities["Admin Port"] = self.admin_port
-            os.environ.setdefault("THESPLOG_FILE", str(
-                pathlib.Path(tempfile.gettempdir()) / f"kestrel-thespian-{self.admin_port}.log"))
-            os.environ.setdefault("THESPLOG_THRESHOLD", "WARNING")
-            os.environ.setdefault("THESPLOG_FILE_MAXSIZE", str(1 << 20))
         log_defs = logging_setup.thespian_log_defs(topology.operator.log_format,
                                                    topology.operator.log_level.upper())
-        self.asys = ActorSystem(base, capabilities, logDefs=log_defs, transientUnique=True)
+        attempts = 3 if base == MULTIPROC_TCP and not topology.operator.admin_port else 1
+        asys: ActorSystem | None = None
+        for attempt in range(1, attempts + 1):
+            if base == MULTIPROC_TCP:
+                capabilities = self._tcp_capabilities(topology)
+            try:
+                asys = ActorSystem(base, capabilities, logDefs=log_defs, transientUnique=True)
+                break
+            except (InvalidActorAddress, ActorSystemStartupFailure) as exc:
+                if attempt == attempts:
+                    raise OperatorSystemError(
+                        f"actor system did not start on admin port {self.admin_port}: "
+                        f"{exc}") from exc
+                logger.warning("admin port %d was taken before thespian bound it (%s); "
+                               "retrying on another port", self.admin_port, exc)
+        if asys is None:
+            raise OperatorSystemError("actor system did not start")
+        self.asys = asys
         root_spec = topology.components[topology.root_id]
-        self.root = self.asys.createActor(root_spec.actor_class)
+        self.root = asys.createActor(root_spec.actor_class)
         configure = ConfigureComponent(
             component_id=topology.root_id, component_type=root_spec.component_type,
             settings=codec.encode(topology.to_document()), incarnation=1)
@@ -152,6 +181,19 @@ class OperatorSystem:
         logger.info("actor system up: base=%s admin_port=%d pgid=%d", base, self.admin_port,
                     self.pgid)
         return reply
+
+    def _tcp_capabilities(self, topology: Topology) -> dict[str, Any]:
+        bind_actor_sockets_to_loopback()
+        self.admin_port = topology.operator.admin_port or free_loopback_port()
+        if not _port_free(self.admin_port):
+            # thespian would silently JOIN whatever system owns the port (and a later shutdown
+            # would tear that one down): refuse instead (reference §2.10)
+            raise OperatorSystemError(f"admin port {self.admin_port} is already in use")
+        os.environ.setdefault("THESPLOG_FILE", str(
+            pathlib.Path(tempfile.gettempdir()) / f"kestrel-thespian-{self.admin_port}.log"))
+        os.environ.setdefault("THESPLOG_THRESHOLD", "WARNING")
+        os.environ.setdefault("THESPLOG_FILE_MAXSIZE", str(1 << 20))
+        return {"Admin Port": self.admin_port}
 
     # ---- queries and commands --------------------------------------------------------------
 

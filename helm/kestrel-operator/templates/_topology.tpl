@@ -51,6 +51,11 @@ actors:
     timeout_s: {{ $op.commands.timeoutSeconds }}
     max_output_bytes: {{ int $op.commands.maxOutputBytes }}
     concurrency: {{ $op.commands.concurrency }}
+    hubble_relay_address: {{ $op.cilium.hubble.address | quote }}
+    hubble_tls_enabled: {{ $op.cilium.hubble.tls.enabled }}
+    hubble_tls_server_name: {{ $op.cilium.hubble.tls.serverName | quote }}
+    hubble_tls_ca_secret: {{ $op.cilium.hubble.tls.caSecret | quote }}
+    hubble_tls_client_secret: {{ $op.cilium.hubble.tls.clientSecret | quote }}
     {{- with $op.commands.extraShellAllowlist }}
     extra_shell_allowlist: {{ toJson . }}
     {{- end }}
