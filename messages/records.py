@@ -8,8 +8,9 @@ refuse a kind they do not know with a counter, never a crash. Shapes (keys) per 
   resource_version, record, session}``; ``inventory_commit``: ``{session, counts: {kind: n}}``;
 - ``incident``: incident signals from the kube monitors (pod status, node conditions,
   rollouts, Warning events) ``{signal, kind, namespace, name, ...}``;
-- ``logs``: pod-log captures and tails ``{namespace, pod, container, previous, lines, errors,
-  truncated, request_id?}``;
+- ``logs``: pod-log captures, tails and opt-in streams ``{namespace, pod, container, previous,
+  lines, errors, truncated, request_id?}``; streamed batches add ``streamed: true``,
+  ``first_timestamp``, ``last_timestamp`` (``reason`` "stream");
 - ``flows``: aggregated Hubble flow records, one per key and window;
 - ``l7``: aggregated Envoy access-log records, one per key and window;
 - ``pod_index``: pod → workload/IP facts for enrichment ``{op, namespace, pod, uid, ip, node,

@@ -13,6 +13,11 @@ container, tail_lines, previous, since_seconds``), hands out ``LogJob`` s for fr
   ``deadline_exceeded`` (``expire()`` past the deadline; a late fetch is then dropped and
   counted). A repeated request id gets no second answer.
 Deadlines are absolute Unix seconds (``deadline_unix``; values above 1e11 are read as ms).
+Continuous streams (opt-in): ``plan_streams`` turns a ``StreamTargetsListed`` into the streams
+to open and close (``choose_streams``: labelled namespaces only, capped; a failed listing
+changes nothing), and ``on_streamed`` turns each ``LogLinesStreamed`` batch into a ``logs``
+record with ``streamed: true`` and the batch's ``first_timestamp``/``last_timestamp`` (an error
+group cut by a batch boundary is reported in two halves).
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ from typing import Any
 
 from actors.kube.incident_signals import Signal
 from actors.kube.log_errors import parse_log
-from actors.kube.log_fetch_adapter import LogFetched, LogJob
-from actors.kube.pod_logs import LogCapturePlanner, LogCaptureRequest
+from actors.kube.log_fetch_adapter import LogFetched, LogJob, StreamTargetsListed
+from actors.kube.log_stream_adapter import LogLinesStreamed
+from actors.kube.pod_logs import LogCapturePlanner, LogCaptureRequest, StreamKey, choose_streams
 from actors.kube.settings import KubeSettings
 from messages.uplink import CloudCommandStatus
 
@@ -54,7 +60,9 @@ class LogCaptureCore:
         self._next_job = 0
         self.counters = {"captures": 0, "tails": 0, "fetch_errors": 0, "late_results": 0,
                          "duplicate_requests": 0, "bad_commands": 0, "deadline_exceeded": 0,
-                         "rejected": 0, "bytes": 0}
+                         "rejected": 0, "bytes": 0, "stream_lines": 0, "stream_batches": 0,
+                         "streams_started": 0, "streams_stopped": 0,
+                         "stream_discovery_errors": 0}
 
     # -- input -----------------------------------------------------------------------------
     def on_signals(self, signals: Iterable[Signal]) -> int:
@@ -191,3 +199,33 @@ class LogCaptureCore:
 
     def busy(self) -> int:
         return len(self.in_flight)
+
+    # -- continuous streams ----------------------------------------------------------------
+    def plan_streams(self, listed: StreamTargetsListed, active: set[StreamKey],
+                     ) -> tuple[list[tuple[StreamKey, str]], list[StreamKey]]:
+        """(streams to open with their pod uid, streams to close) for one listing."""
+        if listed.error:
+            self.counters["stream_discovery_errors"] += 1
+            return [], []
+        wanted = choose_streams(listed.namespace_labels, listed.pods, self.settings, active)
+        uids = {(pod["namespace"], pod["name"]): str(pod.get("uid") or "")
+                for pod in listed.pods}
+        to_open = [(key, uids.get(key[:2], "")) for key in wanted if key not in active]
+        to_close = sorted(active - set(wanted))
+        self.counters["streams_started"] += len(to_open)
+        self.counters["streams_stopped"] += len(to_close)
+        return to_open, to_close
+
+    def on_streamed(self, batch: LogLinesStreamed) -> None:
+        namespace, pod, container = batch.key
+        text = "\n".join(batch.lines)
+        self.counters["stream_lines"] += len(batch.lines)
+        self.counters["stream_batches"] += 1
+        self.outputs.append(("logs", {
+            "namespace": namespace, "pod": pod, "pod_uid": batch.pod_uid,
+            "container": container, "previous": False, "reason": "stream",
+            "lines": list(batch.lines),
+            "errors": [e for e in parse_log(text) if e["error"]] if text else [],
+            "truncated": False, "bytes": len(text.encode()), "error": "", "request_id": "",
+            "streamed": True, "first_timestamp": batch.first_timestamp,
+            "last_timestamp": batch.last_timestamp}))

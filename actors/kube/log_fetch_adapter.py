@@ -1,4 +1,4 @@
-"""The pod-log worker pool: a few threads doing pods/log GETs and nothing else.
+"""The pod-log worker pool (pods/log GETs), and the LISTs that find continuous-stream targets.
 
 ``LogFetchPool(adapter, bridge, workers)`` starts ``workers`` daemon threads that take
 ``LogJob`` s from an in-memory queue (the actor submits at most one job per free worker, so the
@@ -9,25 +9,35 @@ bridge is empty, so the actor checks log_tail deadlines even if a thespian wakeu
 under load; ticks are idempotent, so offering one lossily is enough). ``stop()`` sets the stop
 event, aborts open connections and joins with a bound; a job interrupted by the stop reports
 nothing (the actor is exiting).
+``list_stream_targets(lister, label)`` lists namespaces (label filtered here: ``list_page`` has
+no label selector) and the Running pods of each namespace labelled ``<label>=true``, paged and
+bounded; any LIST or decoding failure yields a ``StreamTargetsListed`` with only ``error`` set,
+so a flaky API server never makes the actor stop its streams.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import queue
 import threading
 import time
+import urllib.parse
+from typing import Any
 
 from actors.kube.errors import KubeApiError, KubeTransportError
 from actors.kube.kube_http_adapter import KubeHttpAdapter
 from actors.runtime.io_bridge import BridgeClosedError, IoBridge
 
-__all__ = ["LogFetchPool", "LogFetched", "LogJob", "LogTick"]
+__all__ = ["LogFetchPool", "LogFetched", "LogJob", "LogTick", "StreamTargetsListed",
+           "list_stream_targets"]
 
 logger = logging.getLogger(__name__)
 
 _POLL_S = 0.2
+_MAX_PAGES = 50
+_PAGE = 500
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -55,6 +65,15 @@ class LogFetched:
     body: bytes = b""
     error: str = ""
     code: int = 200
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StreamTargetsListed:
+    """Labels of every namespace and the Running pods of opted-in ones (or a LIST error)."""
+
+    namespace_labels: dict[str, dict[str, str]]
+    pods: list[dict[str, Any]]
+    error: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -129,3 +148,36 @@ class LogFetchPool:
         except Exception as error:  # a bug or an unexpected library error: answer anyway
             logger.exception("pod log fetch failed unexpectedly")
             return LogFetched(job.job_id, error=f"unexpected: {error!r}", code=0)
+
+
+def list_stream_targets(lister: KubeHttpAdapter, label: str) -> StreamTargetsListed:
+    """Labels of every namespace and the Running pods of those labelled ``<label>=true``."""
+    try:
+        labels = {item["metadata"]["name"]: dict(item["metadata"].get("labels") or {})
+                  for item in _list(lister, "/api/v1/namespaces", "")}
+        pods: list[dict[str, Any]] = []
+        for namespace in sorted(ns for ns, ls in labels.items() if ls.get(label) == "true"):
+            path = f"/api/v1/namespaces/{urllib.parse.quote(namespace)}/pods"
+            pods.extend({"namespace": namespace, "name": item["metadata"]["name"],
+                         "uid": item["metadata"].get("uid", ""),
+                         "phase": (item.get("status") or {}).get("phase", ""),
+                         "containers": [c["name"] for c in
+                                        (item.get("spec") or {}).get("containers", [])]}
+                        for item in _list(lister, path, "status.phase=Running")
+                        if not item["metadata"].get("deletionTimestamp"))
+    except (KubeApiError, KubeTransportError, ValueError, KeyError, TypeError) as error:
+        return StreamTargetsListed({}, [], error=f"listing stream targets failed: {error}")
+    return StreamTargetsListed(labels, pods)
+
+
+def _list(lister: KubeHttpAdapter, path: str, field_selector: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    token = ""
+    for _ in range(_MAX_PAGES):
+        page = json.loads(lister.list_page(path, limit=_PAGE, continue_token=token,
+                                           field_selector=field_selector))
+        items.extend(page.get("items") or ())
+        token = (page.get("metadata") or {}).get("continue") or ""
+        if not token:
+            return items
+    raise ValueError(f"{path}: more than {_MAX_PAGES} pages")

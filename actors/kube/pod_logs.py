@@ -11,20 +11,29 @@ A pod-level signal (PodFailed) captures every container named in its ``details``
 without logs to read (image pull and create errors: the container never ran) trigger
 nothing. ``choose_streams`` picks continuous streams only for running pods in namespaces
 labelled ``<log_stream_namespace_label>=true``, capped at ``log_stream_max_streams`` — never every
-pod in the cluster.
+pod in the cluster — keeping streams already running before new ones, so a new pod does not
+displace an old stream. ``StreamCursor`` remembers the timestamp of the last streamed line so a
+reconnect asks for ``sinceTime`` and drops the lines it already delivered; a line whose
+timestamp does not parse is passed on (never lost) and does not move the cursor.
 """
 
 from __future__ import annotations
 
+import calendar
 import dataclasses
+import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from actors.kube.incident_signals import RESOLVED, Signal
 from actors.kube.settings import KubeSettings
 
-__all__ = ["LogCapturePlanner", "LogCaptureRequest", "choose_streams", "wants_capture"]
+__all__ = ["LogCapturePlanner", "LogCaptureRequest", "StreamCursor", "StreamKey",
+           "choose_streams", "split_timestamp", "wants_capture"]
+
+StreamKey = tuple[str, str, str]
+"""(namespace, pod, container) of one continuous log stream."""
 
 _CAPTURE_ON = frozenset({"CrashLoopBackOff", "OOMKilled", "ContainerError", "ContainerRestarted",
                          "PodFailed"})
@@ -129,16 +138,82 @@ class LogCapturePlanner:
 
 def choose_streams(namespace_labels: Mapping[str, Mapping[str, str]],
                    pods: Iterable[Mapping[str, Any]], settings: KubeSettings,
-                   ) -> list[tuple[str, str, str]]:
-    """(namespace, pod, container) to follow: running pods of opted-in namespaces, capped."""
+                   active: Collection[StreamKey] = (),
+                   ) -> list[StreamKey]:
+    """(namespace, pod, container) to follow: running pods of opted-in namespaces, capped;
+    eligible ``active`` streams first, then the others in name order."""
     label = settings.log_stream_namespace_label
     opted = {ns for ns, labels in namespace_labels.items() if labels.get(label) == "true"}
-    chosen: list[tuple[str, str, str]] = []
+    eligible: list[StreamKey] = []
     for pod in sorted(pods, key=lambda p: (p.get("namespace", ""), p.get("name", ""))):
         if pod.get("namespace") not in opted or pod.get("phase") != "Running":
             continue
-        for container in pod.get("containers") or ():
-            if len(chosen) >= settings.log_stream_max_streams:
-                return chosen
-            chosen.append((pod["namespace"], pod["name"], container))
-    return chosen
+        eligible.extend((pod["namespace"], pod["name"], container)
+                        for container in pod.get("containers") or ())
+    kept = [key for key in eligible if key in active]
+    fresh = [key for key in eligible if key not in active]
+    return (kept + fresh)[:max(0, settings.log_stream_max_streams)]
+
+
+def split_timestamp(line: str) -> tuple[str, str]:
+    """``"<RFC 3339 time> <text>"`` (pods/log with ``timestamps=true``) → (time, text)."""
+    stamp, _, text = line.partition(" ")
+    return (stamp, text) if stamp[:1].isdigit() and "T" in stamp else ("", line)
+
+
+def _instant(stamp: str) -> float | None:
+    try:
+        whole = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+    rest = stamp[19:]
+    if rest.startswith("."):
+        digits = rest[1:].rstrip("Z")
+        if not digits.isdigit():
+            return None
+        return whole + float("0." + digits)
+    return float(whole) if rest in ("Z", "") else None
+
+
+class StreamCursor:
+    """Where a followed log got to: ``sinceTime`` for a reconnect, and duplicate filtering.
+
+    ``sinceTime`` is sent at whole seconds (portable across API server versions), so a
+    reconnect replays up to a second of lines: ``accept`` drops lines older than the last one
+    delivered and, at the last timestamp itself, as many lines as were already delivered there.
+    """
+
+    def __init__(self) -> None:
+        self.last_stamp = ""
+        self.last_instant: float | None = None
+        self.delivered_at_last = 0
+        self._replayed_to_skip = 0
+        self.duplicates = 0
+
+    def since_time(self) -> str:
+        """RFC 3339 (whole seconds) of the last delivered line, or "" before the first one."""
+        if self.last_instant is None:
+            return ""
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(self.last_instant)))
+
+    def reconnected(self) -> None:
+        self._replayed_to_skip = self.delivered_at_last
+
+    def accept(self, stamp: str) -> bool:
+        """True if the line with this timestamp is new (and record it as delivered)."""
+        instant = _instant(stamp) if stamp else None
+        if instant is None:
+            return True
+        if self.last_instant is not None and instant < self.last_instant:
+            self.duplicates += 1
+            return False
+        if self.last_instant is not None and instant == self.last_instant:
+            if self._replayed_to_skip > 0:
+                self._replayed_to_skip -= 1
+                self.duplicates += 1
+                return False
+            self.delivered_at_last += 1
+            return True
+        self.last_stamp, self.last_instant = stamp, instant
+        self.delivered_at_last, self._replayed_to_skip = 1, 0
+        return True

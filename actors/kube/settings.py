@@ -6,9 +6,9 @@ first one, so startup can report them all with their paths.
 
 ``COMPONENT_TYPES`` registers ``kube_watcher`` and ``pod_logs`` with the runtime: their topology
 keys (the chart renders ``not_ready_threshold``, ``capture_lines``, ``capture_max_bytes`` and
-``stream_namespace_label``; everything else has a default) and ``kube_settings(type, raw)``,
-which merges defaults (topologies built in code skip validation) and maps the keys onto
-``KubeSettings``; a bad value raises ``ValueError`` naming the key.
+``stream_namespace_label``; everything else, ``max_streams`` included, has a default) and
+``kube_settings(type, raw)``, which merges defaults (topologies built in code skip validation)
+and maps the keys onto ``KubeSettings``; a bad value raises ``ValueError`` naming the key.
 """
 
 from __future__ import annotations
@@ -174,6 +174,8 @@ _POD_LOGS = ComponentType(
         Setting(name="stream_namespace_label", kind=Kind.ANY, default="",
                 doc="namespaces labelled <label>=true opt in to continuous log streaming "
                     "(string; empty = none)"),
+        Setting(name="max_streams", kind=Kind.INT, default=20, minimum=1, maximum=1_000,
+                doc="cap of concurrent follow=true log streams (opted-in namespaces only)"),
         Setting(name="concurrency", kind=Kind.INT, default=2, minimum=1, maximum=16,
                 doc="log GETs in flight (worker threads)"),
         Setting(name="queue", kind=Kind.INT, default=200, minimum=1, maximum=10_000,
@@ -223,7 +225,7 @@ def kube_settings(type_name: str, raw: Mapping[str, Any]) -> KubeSettings:
         log_tail_lines=values["capture_lines"], log_limit_bytes=values["capture_max_bytes"],
         log_capture_concurrency=values["concurrency"], log_capture_queue=values["queue"],
         log_stream_namespace_label=label or defaults.log_stream_namespace_label,
-        log_stream_max_streams=defaults.log_stream_max_streams if label else 0)
+        log_stream_max_streams=int(values["max_streams"]) if label else 0)
 
 
 def kube_settings_problems(type_name: str, raw: Mapping[str, Any]

@@ -79,6 +79,7 @@ actors:
     capture_lines: {{ $op.kube.logCapture.lines }}
     capture_max_bytes: {{ int $op.kube.logCapture.maxBytes }}
     stream_namespace_label: {{ $op.kube.streamLogsNamespaceLabel | quote }}
+    max_streams: {{ int $op.kube.maxLogStreams }}
   {{- if $flows }}
   supervisor/flows:
     strategy: one_for_one
