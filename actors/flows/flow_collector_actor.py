@@ -160,17 +160,10 @@ class FlowCollector(ComponentActor):
         extra = {"window_start_s": window.start_s, "window_end_s": window.end_s,
                  "shard_index": self.shard_index}
         records = [{**record, **extra} for record in window.records]
-        links = self.outgoing_links()
-        if not links:
+        if self.emit_records(RecordKind.FLOWS.value, records, self.records_per_batch):
+            self.totals["records_emitted_total"] += len(records)
+        else:
             self.totals["records_unlinked_total"] += len(records)
-            return
-        step = self.records_per_batch
-        for start in range(0, len(records), step):
-            chunk = records[start:start + step]
-            payload = codec.pack_records(chunk)
-            for link in links:
-                self.emit(link.link_id, RecordKind.FLOWS.value, len(chunk), payload)
-            self.totals["records_emitted_total"] += len(chunk)
 
     # ---- status ----------------------------------------------------------------------------
     def status_counters(self) -> dict[str, float]:

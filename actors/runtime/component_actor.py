@@ -186,6 +186,19 @@ class ComponentActor(ActorTypeDispatcher):
         self._send_batches(sender.link_id, sender.offer(record_kind, count, payload))
         return sender.has_credit()
 
+    def emit_records(self, record_kind: str, records: list[Any], per_batch: int) -> bool:
+        """Pack ``records`` into batches of at most ``per_batch`` and emit each to every
+        outgoing link; False (nothing sent) when this component has no outgoing link."""
+        links = self.outgoing_links()
+        if not links:
+            return False
+        for start in range(0, len(records), max(1, per_batch)):
+            chunk = records[start:start + max(1, per_batch)]
+            payload = codec.pack_records(chunk)
+            for link in links:
+                self.emit(link.link_id, record_kind, len(chunk), payload)
+        return True
+
     def has_credit(self, target: str) -> bool:
         sender = self._sender_for(target)
         return sender is not None and sender.has_credit()
