@@ -82,10 +82,14 @@ def soak(workdir: pathlib.Path, minutes: float, fault_every_s: float, sample_s: 
                 document = operator.status()
                 restarts = sum(int(c["restarts"]) for c in components(document["root"]))
                 drops = sum(int(link["dropped"]) for link in document["links"])
+                flows = component(document, "hubble_flows/shard-0")
+                flow_state = (f"streaming {flows['counters'].get('streaming', 0):.0f} received "
+                              f"{flows['counters'].get('flows_received_total', 0):.0f} "
+                              f"{flows['state']} {flows['last_error'][:60]}")
                 print(f"[{now - started:7.1f}s] PSS {pss / 2**20:7.1f} MiB | "
                       + " ".join(f"{view.short(k)} {totals.get(k, 0):>9}" for k in SOURCES)
-                      + f" | acked #{totals['acked']} | drops {drops} | restarts {restarts}",
-                      flush=True)
+                      + f" | acked #{totals['acked']} | drops {drops} | restarts {restarts}"
+                      + f" | flow collector {flow_state}", flush=True)
                 next_sample += sample_s
             time.sleep(1.0)
         peers.stop_traffic()

@@ -104,7 +104,7 @@ def test_records_arrive_and_commands_come_back_correlated(cloud, tmp_path, opera
     assert echo["args"] == {"command": "echo hi"}
     assert results["metrics-1"].status == pb.COMMAND_STATUS_UNSUPPORTED
     assert "metrics_ring/main" in results["metrics-1"].error
-    status = wait_until(lambda: lossy_accounted(cloud, system, total), 15)
+    status = wait_until(lambda: lossy_accounted(cloud, system, total), 45)
     assert status is not None
     uplink = us.counters(status, us.UPLINK_ID)
     assert uplink["connected"] == 1
@@ -134,8 +134,8 @@ def test_cloud_outage_loses_no_lossless_record_and_counts_lossy_drops(cloud, tmp
     assert during["connected"] == 0
     assert during["spool_unacked_items"] > 0
     assert wait_until(lambda: sorted(ids(cloud, EVENTS)) == list(range(total))
-                      and sorted(ids(cloud, LOGS)) == list(range(total)), 30)
-    status = wait_until(lambda: lossy_accounted(cloud, system, total), 15)
+                      and sorted(ids(cloud, LOGS)) == list(range(total)), 90)
+    status = wait_until(lambda: lossy_accounted(cloud, system, total), 45)
     assert status is not None
     uplink = us.counters(status, us.UPLINK_ID)
     assert uplink["lossy_dropped_records_total"] > 0       # the outage overflowed the buffer

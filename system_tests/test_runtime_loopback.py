@@ -27,10 +27,10 @@ def test_every_actor_admin_and_logger_socket_listens_on_loopback_only(operator_s
     assert VERIFIED_THESPIAN_VERSIONS == ("4.0.1",)
 
 
-def test_a_busy_admin_port_is_refused_instead_of_joined(admin_port):
+def test_a_busy_admin_port_is_refused_instead_of_joined():
     with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", admin_port))
+        squatter.bind(("127.0.0.1", 0))
         squatter.listen(1)
-        topo = tp.pipeline({}, {}, admin_port=admin_port)
+        topo = tp.pipeline({}, {}, admin_port=squatter.getsockname()[1])
         with pytest.raises(OperatorSystemError, match="already in use"):
             OperatorSystem().start(topo)
