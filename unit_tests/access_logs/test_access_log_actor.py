@@ -7,7 +7,6 @@ import pytest
 from actors.access_logs.l7_aggregation import L7Aggregator
 from actors.access_logs.workload_mapping import WorkloadIndexPods, WorkloadMapper
 from actors.flows.pod_index_copy import PodIndexCopy
-from actors.runtime.thespian_system import OperatorSystem
 from messages.runtime import Overflow
 from system_tests import netflow_support as ns
 from unit_tests.runtime import topologies as tp
@@ -16,21 +15,10 @@ RECEIVER = ns.SUPPORT + "ScriptedAccessLogReceiver"
 NUMBERS = ("count", "errors", "request_bytes", "response_bytes", "latency_count")
 
 
-@pytest.fixture
-def system():
-    started = OperatorSystem()
-    yield started
-    started.shutdown(timeout_s=5.0, drain_s=0.5)
 
 
 def pump(system, predicate, seconds=5.0, step=0.05):
-    status = None
-    for _ in range(int(seconds / step)):
-        status = system.status(1.0)
-        if status is not None and predicate(status):
-            return status
-        system.run_for(step)
-    return status
+    return tp.pump_status(system, predicate, seconds, step)
 
 
 def keyed(records):

@@ -2,10 +2,7 @@
 
 import collections
 
-import pytest
-
 from actors.flows.aggregation import flow_key
-from actors.runtime.thespian_system import OperatorSystem
 from messages.runtime import Overflow
 from system_tests import netflow_support as ns
 from unit_tests.runtime import topologies as tp
@@ -17,21 +14,10 @@ COLLECTOR = ns.SUPPORT + "ScriptedFlowCollector"
 RECORDER = ns.SUPPORT + "RecordRecorder"
 
 
-@pytest.fixture
-def system():
-    started = OperatorSystem()
-    yield started
-    started.shutdown(timeout_s=5.0, drain_s=0.5)
 
 
 def pump(system, predicate, seconds=5.0, step=0.05):
-    status = None
-    for _ in range(int(seconds / step)):
-        status = system.status(1.0)
-        if status is not None and predicate(status):
-            return status
-        system.run_for(step)
-    return status
+    return tp.pump_status(system, predicate, seconds, step)
 
 
 def counters(status, cid):

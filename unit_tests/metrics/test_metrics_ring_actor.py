@@ -4,13 +4,12 @@ answered (or refused) exactly once, bad payloads counted instead of crashing the
 import time
 
 import msgpack
-import pytest
 
 from actors.metrics.otlp_codec import OtlpDecoder
 from actors.metrics.point_frames import FrameEncoder
-from actors.runtime.thespian_system import OperatorSystem
 from system_tests import metrics_support as ms
 from unit_tests.metrics.otlp_builders import SEC, counter, gauge, pod_resource, request
+from unit_tests.runtime import topologies as tp
 
 PODS = [{"op": "UPSERT", "namespace": "shop", "pod": "cart-7d9f8c6b5-x2x4z", "uid": "u1",
          "ip": "10.0.0.7", "node": "node-1", "workload_kind": "ReplicaSet",
@@ -21,21 +20,10 @@ PODS = [{"op": "UPSERT", "namespace": "shop", "pod": "cart-7d9f8c6b5-x2x4z", "ui
         {"op": "RENAME", "namespace": "shop", "pod": "x"}, "not a mapping"]
 
 
-@pytest.fixture
-def system():
-    started = OperatorSystem()
-    yield started
-    started.shutdown(timeout_s=5.0, drain_s=0.5)
 
 
 def wait_for(system, predicate, seconds=5.0, step=0.05):
-    status = None
-    for _ in range(int(seconds / step)):
-        status = system.status(1.0)
-        if status is not None and predicate(status):
-            return status
-        system.run_for(step)
-    return status
+    return tp.pump_status(system, predicate, seconds, step)
 
 
 def _payloads(now_ns):

@@ -5,29 +5,15 @@ import dataclasses
 import time
 
 import grpc
-import pytest
 
 from actors.metrics.otlp_server import EXPORT_METHOD
-from actors.runtime.thespian_system import OperatorSystem
 from system_tests import metrics_support as ms
 from unit_tests.metrics.otlp_builders import SEC, gauge, pod_resource, request
-
-
-@pytest.fixture
-def system():
-    started = OperatorSystem()
-    yield started
-    started.shutdown(timeout_s=5.0, drain_s=0.5)
+from unit_tests.runtime import topologies as tp
 
 
 def wait_for(system, predicate, seconds=5.0, step=0.05):
-    status = None
-    for _ in range(int(seconds / step)):
-        status = system.status(1.0)
-        if status is not None and predicate(status):
-            return status
-        system.run_for(step)
-    return status
+    return tp.pump_status(system, predicate, seconds, step)
 
 
 def _export(port, body):

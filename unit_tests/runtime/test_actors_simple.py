@@ -2,28 +2,14 @@
 
 import pytest
 
-from actors.runtime.thespian_system import OperatorSystem, OperatorSystemError
+from actors.runtime.thespian_system import OperatorSystemError
 from actors.runtime.topology_model import RestartKind, RestartPolicy, Strategy
 from messages.runtime import ComponentState, CrashMode, Overflow
 from unit_tests.runtime import topologies as tp
 
 
-@pytest.fixture
-def system():
-    started = OperatorSystem()
-    yield started
-    started.shutdown(timeout_s=5.0, drain_s=0.5)
-
-
 def wait_for(system, predicate, seconds=3.0, step=0.05):
-    """Pump the simple system until ``predicate(status)`` holds; returns the last status."""
-    status = None
-    for _ in range(int(seconds / step)):
-        status = system.status(1.0)
-        if status is not None and predicate(status):
-            return status
-        system.run_for(step)
-    return status
+    return tp.pump_status(system, predicate, seconds, step)
 
 
 def test_tree_starts_and_reports_every_component(system):

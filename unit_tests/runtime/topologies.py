@@ -87,3 +87,15 @@ def all_links(status):
     for child in status.children:
         found.extend(all_links(child))
     return found
+
+
+def pump_status(system, predicate, seconds=5.0, step=0.05):
+    """Pump a simpleSystemBase system (actors run only inside ask/listen) until
+    ``predicate(status)`` holds or ``seconds`` pass; returns the last status seen."""
+    status = None
+    for _ in range(int(seconds / step)):
+        status = system.status(1.0)
+        if status is not None and predicate(status):
+            return status
+        system.run_for(step)
+    return status
