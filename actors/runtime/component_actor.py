@@ -269,7 +269,9 @@ class ComponentActor(ActorTypeDispatcher):
                     "duplicate_batches": self._receiver.duplicates,
                     "stale_batches": self._receiver.stale,
                     "reordered_batches_total": self._receiver.held,
-                    "late_timers_total": self._wheel.late_fires}
+                    "late_timers_total": self._wheel.late_fires,
+                    "lost_wakeups_total": self._wheel.lost_wakeups,
+                    "armed_wakeups": self._wheel.outstanding}
         if self.io_bridge is not None:
             counters.update(self.io_bridge.counters())
         return ComponentStatus(
