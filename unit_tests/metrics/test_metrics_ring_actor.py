@@ -134,7 +134,12 @@ def test_points_wait_for_the_first_pod_index_so_series_get_their_workload(system
     status = wait_for(system, lambda s: ms.counters(s, ms.RING_ID).get(
         "metric_batches_held") == 3)
     assert ms.counters(status, ms.RING_ID)["series"] == 0
-    status = wait_for(system, lambda s: ms.counters(s, ms.RING_ID).get("points") == 9)
+    def settled(s):      # all 9 points stored and their batches credited (credit is batched)
+        links = [lk for lk in ms.all_links(s) if lk.producer_id == ms.POINTS_ID]
+        return ms.counters(s, ms.RING_ID).get("points") == 9 and links \
+            and links[0].in_flight == 0
+
+    status = wait_for(system, settled)
     ring = ms.counters(status, ms.RING_ID)
     assert ring["metric_batches_held"] == 0
     assert ring["pod_index_waits_expired_total"] == 0
