@@ -68,6 +68,42 @@ class OperatorSystemError(RuntimeError):
     """The actor system could not be started (root failed or never became ready)."""
 
 
+def _listening_inodes(port: int) -> set[str]:
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in pathlib.Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    found.add(fields[9])
+    return found
+
+
+def kill_listeners(port: int) -> list[int]:
+    """SIGKILL the process groups of the processes listening on ``port`` (never our own).
+
+    A failed ActorSystem start leaves its daemonized admin (and logger) running: their process
+    group is unknown until a root actor answers, so find them by the admin port instead."""
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return []
+    groups, pids = set(), []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (entry / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    pids.append(int(entry.name))
+                    groups.add(os.getpgid(int(entry.name)))
+                    break
+    for group in groups - {os.getpgid(0)}:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+    return pids
+
+
 def _ephemeral_range() -> tuple[int, int]:
     try:
         low, high = pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
@@ -155,6 +191,10 @@ class OperatorSystem:
                 asys = ActorSystem(base, capabilities, logDefs=log_defs, transientUnique=True)
                 break
             except (InvalidActorAddress, ActorSystemStartupFailure) as exc:
+                if base == MULTIPROC_TCP:
+                    left = kill_listeners(self.admin_port)
+                    if left:
+                        logger.warning("killed the failed attempt's admin processes: %s", left)
                 if attempt == attempts:
                     raise OperatorSystemError(
                         f"actor system did not start on admin port {self.admin_port}: "

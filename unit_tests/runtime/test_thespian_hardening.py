@@ -82,3 +82,31 @@ def test_child_process_id_reads_thespian_child_records():
     assert hardening.child_process_id(actor, address) == 4321
     assert hardening.child_process_id(actor, object()) == 0
     assert hardening.child_process_id(types.SimpleNamespace(), address) == 0
+
+
+def test_a_failed_start_s_daemonized_listener_is_killed_by_its_port(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from actors.runtime.thespian_system import free_loopback_port, kill_listeners
+
+    port = free_loopback_port()
+    child = subprocess.Popen(   # its own session, like thespian's daemonized admin
+        [sys.executable, "-c", "import socket,time; s=socket.socket(); "
+         f"s.bind(('127.0.0.1', {port})); s.listen(1); time.sleep(60)"],
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        assert kill_listeners(port) == [child.pid]
+        assert child.wait(10) == -9
+        assert kill_listeners(port) == []
+    finally:
+        if child.poll() is None:
+            child.kill()
