@@ -35,6 +35,7 @@ from actors.runtime.topology_model import (
 )
 from messages import codec
 from messages.runtime import LinkBatch, Overflow
+from unit_tests.runtime import topologies
 
 RECORDER = "system_tests.kube_support.KubeRecorder"
 WATCHER = "actors.kube.watcher_actor.ResourceWatcher"
@@ -256,13 +257,7 @@ def _link(producer: str, consumer: str, window: int, request: bool = False) -> L
 
 
 def find_status(status: Any, component_id: str) -> Any:
-    if status is None or status.component_id == component_id:
-        return status
-    for child in status.children:
-        found = find_status(child, component_id)
-        if found is not None:
-            return found
-    return None
+    return topologies.find(status, component_id)
 
 
 def counters(status: Any, component_id: str) -> dict[str, float]:

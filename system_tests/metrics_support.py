@@ -35,6 +35,7 @@ from actors.runtime.topology_model import (
 )
 from messages import codec
 from messages.runtime import LinkBatch, Overflow
+from unit_tests.runtime import topologies
 
 RING_ID = "metrics_ring/main"
 RECEIVER_ID = "otlp_receiver/main"
@@ -226,13 +227,7 @@ def metrics_topology(*, ring: Mapping[str, Any], receiver: Mapping[str, Any] | N
 
 
 def find(status: Any, component_id: str) -> Any:
-    if status is None or status.component_id == component_id:
-        return status
-    for child in status.children:
-        found = find(child, component_id)
-        if found is not None:
-            return found
-    return None
+    return topologies.find(status, component_id)
 
 
 def counters(status: Any, component_id: str) -> dict[str, float]:

@@ -30,6 +30,7 @@ from actors.runtime.topology_model import (
 )
 from messages import codec
 from messages.runtime import LinkBatch, Overflow
+from unit_tests.runtime import topologies
 
 SUPPORT = "system_tests.uplink_support."
 UPLINK_CLASS = "actors.uplink.cloud_uplink_actor.CloudUplink"
@@ -178,13 +179,7 @@ def uplink_topology(uplink_settings: Mapping[str, Any],
 
 
 def find(status: Any, component_id: str) -> Any:
-    if status is None or status.component_id == component_id:
-        return status
-    for child in status.children:
-        found = find(child, component_id)
-        if found is not None:
-            return found
-    return None
+    return topologies.find(status, component_id)
 
 
 def counters(status: Any, component_id: str) -> dict[str, float]:

@@ -30,6 +30,7 @@ from actors.runtime.topology_model import (
 )
 from messages import codec
 from messages.runtime import LinkBatch, Overflow
+from unit_tests.runtime import topologies
 
 RUNNER_CLASS = "actors.commands.command_runner_actor.CommandRunner"
 UPLINK_CLASS = "unit_tests.commands.actor_support.FakeUplink"
@@ -161,13 +162,7 @@ def read_results(path: pathlib.Path) -> list[dict[str, Any]]:
 
 
 def find(status: Any, component_id: str) -> Any:
-    if status is None or status.component_id == component_id:
-        return status
-    for child in status.children:
-        found = find(child, component_id)
-        if found is not None:
-            return found
-    return None
+    return topologies.find(status, component_id)
 
 
 def counters(status: Any, component_id: str) -> dict[str, float]:
