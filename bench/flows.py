@@ -2,16 +2,23 @@
 
 One simulated relay process (``python -m sim.hubble --mode synthetic``) serves the same history
 to every GetFlows call. Measured in the same run, against the same relay, with the same
-relay-side filters (replies dropped):
+relay-side filters (replies dropped) and the same channel (``relay_channel``: options and
+gRPC's single-threaded stream path exactly as ``HubbleFlowClient`` uses them):
 1. a null consumer (raw bytes off the stream, nothing else) — the transport's limit;
 2. ``HubbleFlowClient`` → queue → ``FlowAggregator`` in this process;
 3. the same pipeline as 1 worker process (shards=1) vs 2 worker processes (shards=2, node_name
    partitions), each in its own process, wall time until every flow is aggregated.
 ``ratio`` = (2) / (1), the median over ``--rounds`` alternating rounds (the machine is shared
-and its load drifts), goal ≥ 0.9; ``shard_speedup`` = flows/s of 2 shards / 1 shard, goal ≥
-1.7. On this 2-core machine the Python relay simulator and the workers share the cores and the
-relay is the bottleneck, so the speedup is bounded here; the workers' CPU per flow (process
-start-up included) shows whether sharding adds client-side cost.
+and its load drifts), goal ≥ 0.9; ``{null,pipeline}_{client,relay}_cpu_us_per_flow`` (medians)
+show the transport's CPU per flow on each side and what decoding + aggregation add to it;
+``shard_speedup`` = flows/s of 2 shards / 1 shard, goal ≥ 1.7. On this 2-core machine the Python
+relay simulator and the workers share the cores, so the JSON carries what bounds the speedup:
+the CPU seconds the relay and the workers used in each shard run (relay from ``/proc``, workers'
+own ``process_time`` around the streaming), their µs per flow, how many cores they kept busy,
+``shard_2_cpu_bound_flows_per_s`` (2 cores' 2e6 µs/s over relay + workers' µs per flow in the
+2-shard run) and ``shard_speedup_ceiling_2_cores``: at the 1-shard run's relay (r) and worker (w)
+CPU per flow, 2·max(r, w) / (r + w), the best 2 shards can do on 2 cores against an ideal
+1-shard run (relay and worker each on a core of its own).
 """
 
 from __future__ import annotations
@@ -32,11 +39,26 @@ import grpc
 
 from actors.flows.aggregation import FlowAggregator
 from actors.flows.flow_request_codec import build_request, shard_nodes
-from actors.flows.hubble_client_adapter import GET_FLOWS, FlowBatch, HubbleFlowClient
+from actors.flows.hubble_client_adapter import (
+    GET_FLOWS,
+    FlowBatch,
+    HubbleFlowClient,
+    relay_channel,
+)
 from actors.flows.relay_discovery import RelayTarget
 from actors.flows.settings import FlowSettings
 from messages.wire.observer import observer_pb2
 from sim.hubble.synthetic import synthetic_pool
+
+
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _start_relay(total: int, nodes: int) -> tuple[subprocess.Popen[str], str]:
@@ -60,8 +82,9 @@ def _open(channel: grpc.Channel, settings: FlowSettings, nodes: list[str] | None
 
 
 def _null_consumer(target: str, settings: FlowSettings, expect: int) -> tuple[int, float]:
-    """Receive ``expect`` raw responses and do nothing with them: the transport's rate."""
-    with grpc.insecure_channel(target) as channel:
+    """Receive ``expect`` raw responses and do nothing with them: the transport's rate (the
+    same channel, options and request as ``HubbleFlowClient``)."""
+    with relay_channel(RelayTarget(target, None, "bench"), settings) as channel:
         call = _open(channel, settings, None)
         count, started = 0, time.perf_counter()
         for _ in call:
@@ -123,15 +146,18 @@ def _pipeline(target: str, settings: FlowSettings, expect: int) -> tuple[int, fl
 
 def _worker(args: argparse.Namespace) -> int:
     settings = FlowSettings(shards=args.shards, shard_index=args.index)
+    cpu_before = time.process_time()
     got, elapsed = _pipeline(args.target, settings, args.expect)
+    stream_cpu = time.process_time() - cpu_before
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"flows": got, "seconds": elapsed,
+    print(json.dumps({"flows": got, "seconds": elapsed, "stream_cpu_s": stream_cpu,
                       "cpu_s": usage.ru_utime + usage.ru_stime}), flush=True)
     return 0
 
 
-def _run_workers(target: str, shards: int, expects: list[int]) -> tuple[int, float, float]:
-    started = time.perf_counter()
+def _run_workers(target: str, relay_pid: int, shards: int,
+                 expects: list[int]) -> dict[str, float]:
+    relay_before = _process_cpu_s(relay_pid)
     procs = [subprocess.Popen(
         [sys.executable, "-m", "bench", "flows", "--worker", "--target", target,
          "--shards", str(shards), "--index", str(i), "--expect", str(expects[i])],
@@ -140,10 +166,38 @@ def _run_workers(target: str, shards: int, expects: list[int]) -> tuple[int, flo
     for proc in procs:
         out, _ = proc.communicate(timeout=180)
         results.append(json.loads(out.strip().splitlines()[-1]))
-    wall = time.perf_counter() - started
+    relay_cpu = _process_cpu_s(relay_pid) - relay_before
     flows = sum(r["flows"] for r in results)
-    cpu_us_per_flow = sum(r["cpu_s"] for r in results) / max(1, flows) * 1e6
-    return flows, max(r["seconds"] for r in results) or wall, cpu_us_per_flow
+    seconds = max(r["seconds"] for r in results)
+    workers_stream_cpu = sum(r["stream_cpu_s"] for r in results)
+    # the relay's CPU covers the workers' start-up too (it idles then): per flow it is an
+    # upper bound, which only lowers the CPU-bound ceiling below
+    return {"flows": flows, "seconds": seconds, "rate": flows / seconds,
+            "relay_cpu_s": relay_cpu, "workers_cpu_s": sum(r["cpu_s"] for r in results),
+            "workers_stream_cpu_s": workers_stream_cpu,
+            "relay_us_per_flow": relay_cpu / max(1, flows) * 1e6,
+            "worker_us_per_flow": workers_stream_cpu / max(1, flows) * 1e6,
+            "worker_cpu_us_per_flow_with_startup":
+                sum(r["cpu_s"] for r in results) / max(1, flows) * 1e6,
+            "cores_busy": (relay_cpu + workers_stream_cpu) / seconds}
+
+
+def _shard_figures(one: dict[str, float], two: dict[str, float]) -> dict[str, Any]:
+    # at the 1-shard run's CPU per flow (relay r, worker w): one shard gets at most 1/max(r, w)
+    # (each on its own core), two shards at most 2 cores / (r + w), whoever else is running
+    relay_us, worker_us = one["relay_us_per_flow"], one["worker_us_per_flow"]
+    figures: dict[str, Any] = {
+        "shard_2_cpu_bound_flows_per_s": round(
+            2e6 / max(1e-9, two["relay_us_per_flow"] + two["worker_us_per_flow"])),
+        "shard_speedup_ceiling_2_cores": round(
+            2 * max(relay_us, worker_us) / max(1e-9, relay_us + worker_us), 3)}
+    for name, run in (("shard_1", one), ("shard_2", two)):
+        figures.update({f"{name}_{key}": round(run[key], 3 if key.endswith("_s") else 1)
+                        for key in ("relay_cpu_s", "workers_cpu_s", "workers_stream_cpu_s",
+                                    "relay_us_per_flow", "worker_us_per_flow",
+                                    "worker_cpu_us_per_flow_with_startup", "cores_busy")})
+        figures[f"{name}_seconds"] = round(run["seconds"], 3)
+    return figures
 
 
 def main(argv: list[str]) -> int:
@@ -161,36 +215,47 @@ def main(argv: list[str]) -> int:
     if args.worker:
         return _worker(args)
 
+    load_before = os.getloadavg()
     relay, target = _start_relay(args.total, args.nodes)
     try:
         settings = FlowSettings()
         expect = _count_pass(target, settings, None)
         rounds = []
+        cpu_per_flow: dict[str, list[float]] = {}
         for _ in range(max(1, args.rounds)):
-            null_count, null_s = _null_consumer(target, settings, expect)
-            full_count, full_s = _pipeline(target, settings, expect)
-            rounds.append((null_count / null_s, full_count / full_s))
+            rates = []
+            for name, run in (("null", _null_consumer), ("pipeline", _pipeline)):
+                relay_before, own_before = _process_cpu_s(relay.pid), time.process_time()
+                count, seconds = run(target, settings, expect)
+                for side, used in (("client", time.process_time() - own_before),
+                                   ("relay", _process_cpu_s(relay.pid) - relay_before)):
+                    cpu_per_flow.setdefault(f"{name}_{side}", []).append(used / count * 1e6)
+                rates.append(count / seconds)
+            rounds.append((rates[0], rates[1]))
         nodes = sorted({e.node_name for e in synthetic_pool(64, nodes=args.nodes)})
         per_shard = [_count_pass(target, FlowSettings(), shard_nodes(nodes, 2, i))
                      for i in range(2)]
-        one_count, one_s, one_cpu = _run_workers(target, 1, [expect])
-        two_count, two_s, two_cpu = _run_workers(target, 2, per_shard)
+        one = _run_workers(target, relay.pid, 1, [expect])
+        two = _run_workers(target, relay.pid, 2, per_shard)
     finally:
         relay.terminate()
         relay.wait(10)
     ratios = sorted(full / null for null, full in rounds)
     null_rate = statistics.median(null for null, _ in rounds)
     full_rate = statistics.median(full for _, full in rounds)
-    one_rate, two_rate = one_count / one_s, two_count / two_s
     result: dict[str, Any] = {
         "bench": "flows", "ratio": round(statistics.median(ratios), 3), "goal": 0.9,
         "round_ratios": [round(r, 3) for r in ratios],
         "null_consumer_flows_per_s": round(null_rate), "pipeline_flows_per_s": round(full_rate),
-        "flows_per_pass": expect, "shard_1_flows_per_s": round(one_rate),
-        "shard_2_flows_per_s": round(two_rate),
-        "shard_speedup": round(two_rate / one_rate, 3), "shard_goal": 1.7,
-        "worker_cpu_us_per_flow_1_shard": round(one_cpu, 1),
-        "worker_cpu_us_per_flow_2_shards": round(two_cpu, 1),
+        "flows_per_pass": expect,
+        **{f"{key}_cpu_us_per_flow": round(statistics.median(values), 1)
+           for key, values in sorted(cpu_per_flow.items())},
+        "shard_1_flows_per_s": round(one["rate"]),
+        "shard_2_flows_per_s": round(two["rate"]),
+        "shard_speedup": round(two["rate"] / one["rate"], 3), "shard_goal": 1.7,
+        **_shard_figures(one, two),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count()}
     print(json.dumps(result), flush=True)
     return 0

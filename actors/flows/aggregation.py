@@ -66,7 +66,13 @@ def _peer(endpoint: EndpointInfo, service: str) -> tuple[str, str, str]:
 
 
 def flow_key(record: FlowRecord) -> FlowKey:
-    return (*_peer(record.source, ""), *_peer(record.destination, record.destination_service),
+    source, destination = record.source, record.destination
+    if source.workload_name and destination.workload_name:  # the common case, memo-free
+        return (source.namespace, source.workload_kind or "Workload", source.workload_name,
+                destination.namespace, destination.workload_kind or "Workload",
+                destination.workload_name, record.destination_port, record.l4_protocol,
+                record.traffic_direction, record.verdict, record.drop_reason)
+    return (*_peer(source, ""), *_peer(destination, record.destination_service),
             record.destination_port, record.l4_protocol, record.traffic_direction,
             record.verdict, record.drop_reason)
 
@@ -121,37 +127,50 @@ class FlowAggregator:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def add_many(self, records: Iterable[FlowRecord]) -> None:
-        for record in records:
-            self.add(record)
-
     def add(self, record: FlowRecord) -> None:
-        counters = self._counters
-        counters["flows_in"] += 1
-        if self.skip_replies and record.is_reply:
-            counters["replies_skipped"] += 1
-            return
-        key = flow_key(record)
-        entry = self._entries.get(key)
-        if entry is None:
-            if len(self._entries) >= self.max_keys:
-                counters["overflow_flows"] += 1
-                key = _OVERFLOW_KEY
-                entry = self._entries.get(key)
+        self.add_many((record,))
+
+    def add_many(self, records: Iterable[FlowRecord]) -> None:
+        """Count each record under its key (hot path: locals only, counters summed once)."""
+        entries, skip_replies = self._entries, self.skip_replies
+        flows_in = replies = 0
+        for record in records:
+            flows_in += 1
+            if skip_replies and record.is_reply:
+                replies += 1
+                continue
+            entry = entries.get(flow_key(record))
             if entry is None:
-                service = "" if key is _OVERFLOW_KEY else record.destination_service
-                entry = _Entry(0, record.time_ns, record.time_ns, set(), set(), service)
-                self._entries[key] = entry
-        counters["flows_aggregated"] += 1
-        entry.count += 1
-        if record.time_ns < entry.first_seen_ns:
-            entry.first_seen_ns = record.time_ns
-        if record.time_ns > entry.last_seen_ns:
-            entry.last_seen_ns = record.time_ns
-        if record.allowed_by:
-            entry.allowed_by.update(record.allowed_by)
-        if record.denied_by:
-            entry.denied_by.update(record.denied_by)
+                entry = self._new_entry(record)
+            time_ns = record.time_ns
+            entry.count += 1
+            if time_ns < entry.first_seen_ns:
+                entry.first_seen_ns = time_ns
+            elif time_ns > entry.last_seen_ns:
+                entry.last_seen_ns = time_ns
+            if record.allowed_by:
+                entry.allowed_by.update(record.allowed_by)
+            if record.denied_by:
+                entry.denied_by.update(record.denied_by)
+        counters = self._counters
+        counters["flows_in"] += flows_in
+        counters["flows_aggregated"] += flows_in - replies
+        if replies:
+            counters["replies_skipped"] += replies
+
+    def _new_entry(self, record: FlowRecord) -> _Entry:
+        """The entry for a key not in the table: a new one, or the overflow bucket when full."""
+        key = flow_key(record)
+        if len(self._entries) >= self.max_keys:
+            self._counters["overflow_flows"] += 1
+            key = _OVERFLOW_KEY
+            entry = self._entries.get(key)
+            if entry is not None:
+                return entry
+        service = "" if key is _OVERFLOW_KEY else record.destination_service
+        entry = self._entries[key] = _Entry(0, record.time_ns, record.time_ns, set(), set(),
+                                            service)
+        return entry
 
     def flush(self) -> FlowWindow:
         """Hand over this window's records and counters and start an empty window."""

@@ -1,34 +1,40 @@
 """GetFlowsResponse → compact flow records, node-status and lost-event accounting.
 
-Owns the only translation from Hubble's wire types (``messages.wire.observer``/``flow``) into
-plain ``FlowRecord`` tuples the aggregation understands. Every response is one of: a flow (→ a
-record), a relay ``node_status`` event (counted per state, nodes remembered), or ``lost_events``
-(the relay/agent says N events were lost: summed per source, never hidden). Bad input never
-raises: undecodable bytes count ``malformed_frames``, enum numbers this schema does not know count
-``unknown_enum_values`` and are kept as ``UNKNOWN_<n>``; an empty response counts ``empty``.
-The source port is read only to be dropped: it never reaches a record.
+Owns the only translation from Hubble's wire bytes into plain ``FlowRecord`` tuples the
+aggregation understands. Every response is one of: a flow (→ a record), a relay ``node_status``
+event (counted per state, nodes remembered), or ``lost_events`` (the relay/agent says N events
+were lost: summed per source, never hidden). Bad input never raises: undecodable bytes count
+``malformed_frames``, enum numbers this schema does not know count ``unknown_enum_values`` and
+are kept as ``UNKNOWN_<n>``; an empty response counts ``empty``.
+Hot path: responses are parsed with the ``flow_view_codec`` view (endpoints, service, policies,
+addresses and event type as bytes); those byte strings key bounded caches (``CACHE_LIMIT``
+entries each, cleared when full and counted in ``decode_cache_resets``), so a pod seen before
+costs one dict lookup instead of a dozen upb reads. The source port is not even parsed: it never
+reaches a record.
 """
 
 from __future__ import annotations
 
 import collections
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from google.protobuf.message import DecodeError
 
+from actors.flows.flow_view_codec import ResponseView
 from messages.wire.flow import flow_pb2
 from messages.wire.observer import observer_pb2
 from messages.wire.relay import relay_pb2
 
-__all__ = ["EndpointInfo", "FlowDecoder", "FlowRecord"]
+__all__ = ["CACHE_LIMIT", "EndpointInfo", "FlowDecoder", "FlowRecord"]
 
 _VERDICTS = {v.number: v.name for v in flow_pb2.Verdict.DESCRIPTOR.values}
 _DROP_REASONS = {v.number: v.name for v in flow_pb2.DropReason.DESCRIPTOR.values}
 _DIRECTIONS = {v.number: v.name for v in flow_pb2.TrafficDirection.DESCRIPTOR.values}
 _NODE_STATES = {v.number: v.name for v in relay_pb2.NodeState.DESCRIPTOR.values}
 _LOST_SOURCES = {v.number: v.name for v in flow_pb2.LostEventSource.DESCRIPTOR.values}
-_PORTED = ("TCP", "UDP", "SCTP")
+_PORTED = frozenset(("TCP", "UDP", "SCTP"))
+CACHE_LIMIT = 16_384            # entries per sub-message cache (endpoints, addresses, ...)
 
 
 class EndpointInfo(NamedTuple):
@@ -66,11 +72,15 @@ class FlowRecord(NamedTuple):
 
 
 _EMPTY_ENDPOINT = EndpointInfo("", "", "", "", 0, (), "")
+_parse_view = ResponseView.FromString
 
 
-def _endpoint(endpoint: flow_pb2.Endpoint) -> EndpointInfo:
-    # Hot path: each upb attribute read costs ~0.3-1 µs. Labels are read only for peers no
-    # workload names (reserved/FQDN/CIDR identities), where they are the peer's name.
+def _endpoint(raw: bytes) -> EndpointInfo:
+    """An endpoint's record; labels are kept only for peers no workload names (reserved/FQDN/
+    CIDR identities), where they are the peer's name."""
+    if not raw:
+        return _EMPTY_ENDPOINT
+    endpoint = flow_pb2.Endpoint.FromString(raw)
     workloads = endpoint.workloads
     if workloads:
         first = workloads[0]
@@ -80,8 +90,23 @@ def _endpoint(endpoint: flow_pb2.Endpoint) -> EndpointInfo:
                         tuple(endpoint.labels), endpoint.cluster_name)
 
 
-def _policies(direction: str, policies: Iterable[flow_pb2.Policy]) -> tuple[str, ...]:
-    return tuple(f"{direction}:{p.kind or 'Policy'}:{p.namespace}/{p.name}" for p in policies)
+def _service(raw: bytes) -> str:
+    service = flow_pb2.Service.FromString(raw)
+    return f"{service.namespace}/{service.name}" if service.name else ""
+
+
+def _addresses(raw: bytes) -> tuple[int, str, str]:
+    ip = flow_pb2.IP.FromString(raw)
+    return ip.ipVersion, ip.source, ip.destination
+
+
+def _event_type(raw: bytes) -> int:
+    return flow_pb2.CiliumEventType.FromString(raw).type
+
+
+def _policy(raw: bytes) -> str:
+    policy = flow_pb2.Policy.FromString(raw)
+    return f"{policy.kind or 'Policy'}:{policy.namespace}/{policy.name}"
 
 
 class FlowDecoder:
@@ -90,6 +115,11 @@ class FlowDecoder:
     def __init__(self) -> None:
         self.counters: collections.Counter[str] = collections.Counter()
         self.node_states: dict[str, str] = {}   # node name -> last reported state
+        self._endpoints: dict[bytes, EndpointInfo] = {}
+        self._services: dict[bytes, str] = {b"": ""}
+        self._policies: dict[bytes, str] = {}
+        self._addresses: dict[bytes, tuple[int, str, str]] = {}
+        self._event_types: dict[bytes, int] = {}
 
     def _enum_name(self, table: dict[int, str], number: int, what: str) -> str:
         name = table.get(number)
@@ -98,69 +128,103 @@ class FlowDecoder:
             return f"UNKNOWN_{number}"
         return name
 
+    def _cache_miss(self, cache: dict[bytes, Any], raw: bytes, parse: Any) -> Any:
+        if len(cache) >= CACHE_LIMIT:
+            cache.clear()
+            self.counters["decode_cache_resets"] += 1
+        value = cache[raw] = parse(raw)
+        return value
+
+    def decode_many(self, raws: Iterable[bytes]) -> list[FlowRecord]:
+        """The flow records of many serialized responses (others only counted), in order."""
+        return [record for record in map(self.decode_bytes, raws) if record is not None]
+
+    def decode(self, response: observer_pb2.GetFlowsResponse) -> FlowRecord | None:
+        """``decode_bytes`` of an already-built response (tests and tools)."""
+        return self.decode_bytes(response.SerializeToString())
+
     def decode_bytes(self, raw: bytes) -> FlowRecord | None:
-        """Decode one serialized GetFlowsResponse (bytes straight off the stream)."""
+        """A record for a flow; ``None`` (after counting) for status, lost events, empties and
+        undecodable bytes."""
         try:
-            response = observer_pb2.GetFlowsResponse.FromString(raw)
+            response = _parse_view(raw)
         except DecodeError:
             self.counters["malformed_frames"] += 1
             return None
-        return self.decode(response)
+        return self._response(response)
 
-    def decode(self, response: observer_pb2.GetFlowsResponse) -> FlowRecord | None:
-        """A record for a flow; ``None`` (after counting) for status, lost events and empties."""
-        kind = response.WhichOneof("response_types")
-        if kind == "flow":
-            self.counters["flows"] += 1
-            return self._flow(response.flow)
-        if kind == "node_status":
-            status = response.node_status
-            state = self._enum_name(_NODE_STATES, status.state_change, "node_state")
-            self.counters[f"node_status.{state}"] += 1
-            for name in status.node_names:
-                self.node_states[name] = state
-            return None
-        if kind == "lost_events":
-            lost = response.lost_events
-            source = self._enum_name(_LOST_SOURCES, lost.source, "lost_event_source")
-            self.counters["lost_events"] += lost.num_events_lost
-            self.counters[f"lost_events.{source}"] += lost.num_events_lost
-            return None
-        self.counters["empty_responses"] += 1
+    def _response(self, response: Any) -> FlowRecord | None:
+        try:
+            kind = response.WhichOneof("response_types")
+            if kind == "flow":
+                record = self._flow(response.flow)
+                self.counters["flows"] += 1
+                return record
+            if kind == "node_status":
+                self._node_status(relay_pb2.NodeStatusEvent.FromString(response.node_status))
+            elif kind == "lost_events":
+                self._lost_events(flow_pb2.LostEvent.FromString(response.lost_events))
+            else:
+                self.counters["empty_responses"] += 1
+        except DecodeError:  # a sub-message (endpoint, policy, event) that does not parse
+            self.counters["malformed_frames"] += 1
         return None
 
-    def _flow(self, flow: flow_pb2.Flow) -> FlowRecord:
+    def _node_status(self, status: relay_pb2.NodeStatusEvent) -> None:
+        state = self._enum_name(_NODE_STATES, status.state_change, "node_state")
+        self.counters[f"node_status.{state}"] += 1
+        for name in status.node_names:
+            self.node_states[name] = state
+
+    def _lost_events(self, lost: flow_pb2.LostEvent) -> None:
+        source = self._enum_name(_LOST_SOURCES, lost.source, "lost_event_source")
+        self.counters["lost_events"] += lost.num_events_lost
+        self.counters[f"lost_events.{source}"] += lost.num_events_lost
+
+    def _policy_names(self, direction: str, raws: Iterable[bytes]) -> tuple[str, ...]:
+        cache = self._policies
+        return tuple(f"{direction}:{cache.get(raw) or self._cache_miss(cache, raw, _policy)}"
+                     for raw in raws)
+
+    def _flow(self, flow: Any) -> FlowRecord:
         verdict = _VERDICTS.get(flow.verdict) or self._enum_name(_VERDICTS, flow.verdict,
                                                                  "verdict")
         drop_number = flow.drop_reason_desc or flow.drop_reason
         drop = "" if not drop_number else (
             _DROP_REASONS.get(drop_number)
             or self._enum_name(_DROP_REASONS, drop_number, "drop_reason"))
-        protocol, port = "", 0
-        if flow.HasField("l4"):
-            l4 = flow.l4
-            protocol = l4.WhichOneof("protocol") or ""
-            if protocol in _PORTED:
-                port = getattr(l4, protocol).destination_port
-        ip = flow.IP
-        service = flow.destination_service
+        l4 = flow.l4
+        protocol = l4.WhichOneof("protocol") or ""
+        port = getattr(l4, protocol).destination_port if protocol in _PORTED else 0
         direction = _DIRECTIONS.get(flow.traffic_direction) or self._enum_name(
             _DIRECTIONS, flow.traffic_direction, "traffic_direction")
         allowed: tuple[str, ...] = ()
         denied: tuple[str, ...] = ()
         if flow.ingress_allowed_by or flow.egress_allowed_by:
-            allowed = (_policies("ingress", flow.ingress_allowed_by)
-                       + _policies("egress", flow.egress_allowed_by))
+            allowed = (self._policy_names("ingress", flow.ingress_allowed_by)
+                       + self._policy_names("egress", flow.egress_allowed_by))
         if flow.ingress_denied_by or flow.egress_denied_by:
-            denied = (_policies("ingress", flow.ingress_denied_by)
-                      + _policies("egress", flow.egress_denied_by))
+            denied = (self._policy_names("ingress", flow.ingress_denied_by)
+                      + self._policy_names("egress", flow.egress_denied_by))
+        endpoints, services, addresses = self._endpoints, self._services, self._addresses
+        raw = flow.source
+        source = endpoints.get(raw) or self._cache_miss(endpoints, raw, _endpoint)
+        raw = flow.destination
+        destination = endpoints.get(raw) or self._cache_miss(endpoints, raw, _endpoint)
+        raw = flow.destination_service
+        service = services.get(raw)
+        if service is None:
+            service = self._cache_miss(services, raw, _service)
+        raw = flow.IP
+        ip_version, source_ip, destination_ip = (
+            addresses.get(raw) or self._cache_miss(addresses, raw, _addresses))
+        raw = flow.event_type
+        event_type = self._event_types.get(raw)
+        if event_type is None:
+            event_type = self._cache_miss(self._event_types, raw, _event_type)
         timestamp = flow.time
-        service_name = service.name
         return FlowRecord(  # positional: keyword construction costs twice as much
-            timestamp.seconds * 1_000_000_000 + timestamp.nanos, verdict, drop, ip.ipVersion,
-            ip.source, ip.destination, protocol, port,
-            _endpoint(flow.source) if flow.HasField("source") else _EMPTY_ENDPOINT,
-            _endpoint(flow.destination) if flow.HasField("destination") else _EMPTY_ENDPOINT,
-            f"{service.namespace}/{service_name}" if service_name else "", direction,
+            timestamp.seconds * 1_000_000_000 + timestamp.nanos, verdict, drop, ip_version,
+            source_ip, destination_ip, protocol, port, source, destination, service, direction,
             flow.is_reply.value if flow.HasField("is_reply") else None,
-            allowed, denied, flow.node_name, flow.event_type.type)
+            allowed, denied, flow.node_name, event_type)

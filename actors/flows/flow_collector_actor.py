@@ -113,8 +113,7 @@ class FlowCollector(ComponentActor):
         for batch in items:
             if isinstance(batch, FlowBatch):
                 self.totals["flows_received_total"] += len(batch.records)
-                for record in batch.records:
-                    aggregator.add(enrich(record))
+                aggregator.add_many(map(enrich, batch.records))
 
     def on_batch(self, batch: LinkBatch) -> bool:
         if batch.record_kind != RecordKind.POD_INDEX.value:

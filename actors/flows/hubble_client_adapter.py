@@ -1,20 +1,25 @@
 """Hubble Relay client: GetFlows(follow) in its own thread, decoded batches into a bounded sink.
 
 Owns the gRPC side of the flow pipeline. One thread opens a channel to the ``RelayTarget``
-(TLS exactly as discovery decided), asks for live flows with relay-side filters from
-``FlowSettings`` (reply packets dropped by default; with ``shards > 1`` the nodes from GetNodes
-are split by a stable hash and this shard whitelists only its ``node_name``s, re-read every
-``shard_refresh_s`` so new nodes are picked up; a shard owning no node does not stream, since an
-empty node filter would mean every node), decodes each
-response with ``FlowDecoder`` and hands ``FlowBatch``es to an injected sink (a callable that
-returns False when full, or a ``queue.Queue``). A full sink drops the batch and counts it: flows
-are a lossy source and the reader must never stall the relay. A broken stream is reopened
-after ``Backoff`` delays, asking for flows ``since`` the last one seen; the time the stream was
-down is accounted as a gap (``reconnects``, ``gap_ms``). ``stop()`` cancels the call and joins.
+(TLS exactly as discovery decided; ``relay_channel`` builds it, the flows bench's null consumer
+uses the same one), asks for live flows with relay-side filters from ``FlowSettings`` (reply
+packets dropped by default; with ``shards > 1`` the nodes from GetNodes are split by a stable
+hash and this shard whitelists only its ``node_name``s, re-read every ``shard_refresh_s`` so new
+nodes are picked up; a shard owning no node does not stream, since an empty node filter would
+mean every node). The stream runs on gRPC's single-threaded unary-stream path (responses are
+read on this thread, no hand-off through the channel's spin thread) and the hot loop only
+queues the raw response bytes; they are decoded in bulk with ``FlowDecoder`` when a batch is
+full, old, or the consumer calls ``flush_pending``, and handed over as one ``FlowBatch`` to an
+injected sink (a callable that returns False when full, or a ``queue.Queue``). A full sink drops
+the batch and counts it: flows are a lossy source and the reader must never stall the relay. A
+broken stream is reopened after ``Backoff`` delays, asking for flows ``since`` the last one seen;
+the time the stream was down is accounted as a gap (``reconnects``, ``gap_ms``). ``stop()``
+cancels the call and joins.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import queue
@@ -24,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+import grpc.experimental
 
 from actors.flows.flow_codec import FlowDecoder, FlowRecord
 from actors.flows.flow_request_codec import build_request, shard_nodes
@@ -32,7 +38,8 @@ from actors.flows.settings import FlowSettings
 from actors.runtime.backoff import Backoff
 from messages.wire.observer import observer_pb2
 
-__all__ = ["GET_FLOWS", "GET_NODES", "FlowBatch", "HubbleFlowClient", "queue_sink"]
+__all__ = ["GET_FLOWS", "GET_NODES", "FlowBatch", "HubbleFlowClient", "queue_sink",
+           "relay_channel"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +68,25 @@ def queue_sink(target: queue.Queue[FlowBatch]) -> FlowSink:
     return put
 
 
+def relay_channel(target: RelayTarget, settings: FlowSettings) -> grpc.Channel:
+    """The channel every GetFlows reader (and the bench's null consumer) uses for ``target``."""
+    keepalive_ms = int(settings.keepalive_s * 1000)
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.keepalive_time_ms", keepalive_ms),
+        ("grpc.keepalive_timeout_ms", min(20_000, keepalive_ms)),
+        ("grpc.http2.max_pings_without_data", 0),
+        (grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, 1)]
+    tls = target.tls
+    if tls is None:
+        return grpc.insecure_channel(target.address, options=options)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=tls.ca_pem, private_key=tls.client_key_pem or None,
+        certificate_chain=tls.client_cert_pem or None)
+    options.append(("grpc.ssl_target_name_override", tls.server_name))
+    return grpc.secure_channel(target.address, credentials, options=options)
+
+
 class HubbleFlowClient:
     """Streams flows from one relay until ``stop()``; safe to read ``stats()`` from any thread."""
 
@@ -79,7 +105,7 @@ class HubbleFlowClient:
         self.counters = self.decoder.counters
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._pending: list[FlowRecord] = []
+        self._pending: collections.deque[bytes] = collections.deque()  # raw, not yet decoded
         self._pending_since = clock()
         self._call: Any = None
         self._thread: threading.Thread | None = None
@@ -112,11 +138,20 @@ class HubbleFlowClient:
 
     # -- batching --------------------------------------------------------------------------
     def flush_pending(self) -> None:
-        """Hand over whatever is pending (the consumer may call this on its own timer)."""
-        with self._lock:  # the sink never blocks, so delivering under the lock is cheap
-            records, self._pending = self._pending, []
+        """Decode and hand over whatever is pending (the consumer may call this on its own
+        timer; the reader calls it when a batch is full or old)."""
+        pending = self._pending
+        with self._lock:  # the sink never blocks, so decoding and delivering under it is fine
             self._pending_since = self._clock()
+            count = len(pending)  # the reader only appends: these ``count`` are complete
+            if not count:
+                return
+            take = pending.popleft
+            records = self.decoder.decode_many([take() for _ in range(count)])
             if records:
+                newest = max(record.time_ns for record in records)
+                if self.last_time_ns is None or newest > self.last_time_ns:
+                    self.last_time_ns = newest
                 self._deliver(records)
 
     def _deliver(self, records: list[FlowRecord]) -> None:
@@ -127,22 +162,6 @@ class HubbleFlowClient:
             self.counters["flows_dropped_sink_full"] += len(records)
 
     # -- the stream ------------------------------------------------------------------------
-    def _channel(self) -> grpc.Channel:
-        keepalive_ms = int(self.settings.keepalive_s * 1000)
-        options: list[tuple[str, Any]] = [
-            ("grpc.max_receive_message_length", self.settings.max_message_bytes),
-            ("grpc.keepalive_time_ms", keepalive_ms),
-            ("grpc.keepalive_timeout_ms", min(20_000, keepalive_ms)),
-            ("grpc.http2.max_pings_without_data", 0)]
-        tls = self.target.tls
-        if tls is None:
-            return grpc.insecure_channel(self.target.address, options=options)
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=tls.ca_pem, private_key=tls.client_key_pem or None,
-            certificate_chain=tls.client_cert_pem or None)
-        options.append(("grpc.ssl_target_name_override", tls.server_name))
-        return grpc.secure_channel(self.target.address, credentials, options=options)
-
     def _nodes(self, channel: grpc.Channel) -> list[str] | None:
         if self.settings.shards <= 1:
             return None
@@ -172,7 +191,7 @@ class HubbleFlowClient:
         while not self._stop.is_set():
             self._refreshing = False
             try:
-                with self._channel() as channel:
+                with relay_channel(self.target, self.settings) as channel:
                     since = None
                     if self.last_time_ns is not None and self.settings.resume_with_since:
                         since = self.last_time_ns + 1
@@ -227,27 +246,21 @@ class HubbleFlowClient:
             self._stop.wait(self._backoff.next_delay())
 
     def _consume(self, call: Any, down_since: float | None) -> float | None:
-        decode = self.decoder.decode_bytes
         limit = self.settings.batch_max_records
         delay = self.settings.batch_max_delay_s
-        first = True
-        for raw in call:
-            if first:
-                first = False
-                self.streaming = True
-                self._backoff.healthy()
-                if down_since is not None:
-                    self.counters["gap_ms"] += int((self._clock() - down_since) * 1000)
-                    down_since = None
-            record = decode(raw)
-            if record is None:
-                continue
-            if self.last_time_ns is None or record.time_ns > self.last_time_ns:
-                self.last_time_ns = record.time_ns
-            with self._lock:
-                self._pending.append(record)
-                ready = len(self._pending) >= limit or \
-                    self._clock() - self._pending_since >= delay
-            if ready:
+        clock, pending = self._clock, self._pending
+        append = pending.append
+        responses = iter(call)
+        for raw in responses:  # the first response: the stream is up
+            self.streaming = True
+            self._backoff.healthy()
+            if down_since is not None:
+                self.counters["gap_ms"] += int((clock() - down_since) * 1000)
+                down_since = None
+            append(raw)
+            break
+        for raw in responses:  # hot loop: queue the bytes, decode in bulk
+            append(raw)
+            if len(pending) >= limit or clock() - self._pending_since >= delay:
                 self.flush_pending()
         return down_since

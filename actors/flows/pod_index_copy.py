@@ -7,8 +7,10 @@ ips, node, workload_kind, workload_name, labels, host_network, phase}``
 The records carry the workload already resolved, so the copy stores it as the pod's owner and
 ``workload_of_pod`` answers it as is. Bad records (not a mapping, no namespace/pod, unknown op)
 are counted in ``bad_records`` and skipped, never raised. ``enrich_flow`` fills a flow
-endpoint that Hubble left without a workload: by (namespace, pod) first, else by pod IP.
-Plain logic: no I/O, no clocks.
+endpoint that Hubble left without a workload: by (namespace, pod) first, else by pod IP; the
+answers are memoized per (endpoint, IP) in a bounded dict (``MEMO_LIMIT`` entries, cleared
+when full and whenever records are applied, so an answer never outlives the index state it
+came from). Plain logic: no I/O, no clocks.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from actors.flows.flow_codec import EndpointInfo, FlowRecord
 from actors.kube.watch_state import DELETE, UPDATE
 from actors.kube.workload_index import WorkloadIndex
 
-__all__ = ["PodIndexCopy"]
+__all__ = ["MEMO_LIMIT", "PodIndexCopy"]
+
+MEMO_LIMIT = 16_384
 
 _OPS = {"UPSERT": UPDATE, "DELETE": DELETE}
 
@@ -47,6 +51,7 @@ class PodIndexCopy:
         self.applied = 0
         self.bad_records = 0
         self.enriched = 0
+        self._memo: dict[tuple[EndpointInfo, str], tuple[EndpointInfo, bool]] = {}
 
     def pods(self) -> int:
         return sum(len(pods) for pods in self.index.pods.values())
@@ -67,12 +72,26 @@ class PodIndexCopy:
             body = {} if op == DELETE else _pod_record(record)
             deltas.append((op, "Pod", ("", namespace, pod), body))
         self.index.apply(deltas)
+        self._memo.clear()
         self.applied += len(deltas)
         return len(deltas)
 
     def _endpoint(self, endpoint: EndpointInfo, ip: str) -> EndpointInfo:
         if endpoint.workload_name:
             return endpoint
+        memo_key = (endpoint, ip)
+        found = self._memo.get(memo_key)
+        if found is None:
+            if len(self._memo) >= MEMO_LIMIT:
+                self._memo.clear()
+            resolved = self._resolve(endpoint, ip)
+            found = self._memo[memo_key] = (resolved, resolved is not endpoint)
+        if not found[1]:
+            return endpoint
+        self.enriched += 1
+        return found[0]
+
+    def _resolve(self, endpoint: EndpointInfo, ip: str) -> EndpointInfo:
         namespace, pod = endpoint.namespace, endpoint.pod
         if not (namespace and pod and self.index.pod(namespace, pod) is not None):
             found = self.index.pod_by_ip(ip) if ip else None
@@ -82,7 +101,6 @@ class PodIndexCopy:
         workload = self.index.workload_of_pod(namespace, pod)
         if workload is None:
             return endpoint
-        self.enriched += 1
         return endpoint._replace(namespace=namespace, pod=pod, workload_kind=workload[0],
                                  workload_name=workload[1])
 

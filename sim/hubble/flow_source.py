@@ -6,7 +6,9 @@ time shifted by ``(i // len(pool)) * span`` (replayed fixture) or set to ``start
 (``rate=0``: all at once), up to ``total`` frames. Because the sequence is a pure function of
 ``i``, any number of streams, a relay restart and a client resuming with ``since`` all see the
 same flows, so tests can count exactly. Responses are encoded once; per frame only the time
-fields are appended (a repeated embedded message merges, so an appended ``flow.time`` wins).
+fields are appended (a repeated embedded message merges, so an appended ``flow.time`` wins), and
+a history of at most ``FRAME_CACHE_LIMIT`` frames keeps each stamped frame once built, so every
+later stream (and every shard) is served pre-serialized bytes.
 """
 
 from __future__ import annotations
@@ -20,10 +22,15 @@ from collections.abc import Sequence
 
 from messages.wire.observer import observer_pb2
 
-__all__ = ["FlowSequence", "PoolEntry", "pool_from_responses"]
+__all__ = ["FRAME_CACHE_LIMIT", "FlowSequence", "PoolEntry", "pool_from_responses"]
+
+FRAME_CACHE_LIMIT = 50_000      # frames (~1 kB each) kept once stamped; larger histories re-stamp
+_SMALL_VARINTS = [bytes([n]) for n in range(128)]
 
 
 def _varint(value: int) -> bytes:
+    if value < 128:
+        return _SMALL_VARINTS[value]
     out = bytearray()
     while True:
         low = value & 0x7F
@@ -107,6 +114,7 @@ class FlowSequence:
         self._times = times
         self._span = (times[-1] - times[0] + 1_000_000) if replay else 0
         self._step_ns = max(1, int(1e9 / rate)) if rate > 0 else 1_000
+        self._frames: list[bytes | None] = [None] * total if total <= FRAME_CACHE_LIMIT else []
 
     def start(self, wall: float | None = None) -> bool:
         """Start the clock (first stream opening); True only for the call that started it."""
@@ -143,6 +151,16 @@ class FlowSequence:
         return min(self.total, loop * n + slot)
 
     def frame(self, index: int) -> bytes:
+        """Frame ``index`` as sent: the pool entry's bytes with its stamped times appended."""
+        frames = self._frames
+        if index < len(frames) and (self.started or self.replay):  # synthetic: needs the start
+            found = frames[index]
+            if found is None:
+                found = frames[index] = self._stamp(index)
+            return found
+        return self._stamp(index)
+
+    def _stamp(self, index: int) -> bytes:
         entry = self.pool[index % len(self.pool)]
         stamp = _timestamp(self.time_ns(index))
         if entry.is_flow:

@@ -6,7 +6,9 @@ matches the node in any cluster), ``reply`` (upstream semantics: an unknown ``is
 as false only for DROPPED flows) and ``verdict``. Any other filter field is refused with
 UNIMPLEMENTED rather than silently ignored. Flows come from a shared ``FlowSequence`` that starts
 when the first stream opens, so a restarted server (``stop`` then ``start`` on the same port)
-serves the same history and resuming clients can be counted exactly.
+serves the same history and resuming clients can be counted exactly. Which pool slots pass a
+filter set is computed once per distinct set; frames are the sequence's pre-stamped bytes, sent
+with no serializer.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = ["RelaySimulator", "filter_matches"]
 
 logger = logging.getLogger(__name__)
 _SUPPORTED_FILTERS = frozenset({"node_name", "reply", "verdict"})
+_FilterKey = tuple[tuple[bytes, ...], tuple[bytes, ...]]   # serialized whitelist, blacklist
 
 
 def _node_matches(node: str, patterns: Any) -> bool:
@@ -71,6 +74,7 @@ class RelaySimulator:
         self._started = time.monotonic()
         self.streams_opened = 0
         self.frames_sent = 0
+        self._allowed_by_filters: dict[_FilterKey, list[bool]] = {}
 
     def start(self) -> int:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=self.max_workers),
@@ -133,9 +137,7 @@ class RelaySimulator:
         just_started = sequence.start()
         with self._lock:
             self.streams_opened += 1
-        allowed = [(not request.whitelist or any(filter_matches(e, f) for f in request.whitelist))
-                   and not any(filter_matches(e, f) for f in request.blacklist)
-                   for e in sequence.pool]
+        allowed = self._allowed(request)
         index = 0 if just_started else self._first_index(request)
         until_ns = request.until.ToNanoseconds() if request.HasField("until") else None
         size = len(allowed)
@@ -159,6 +161,22 @@ class RelaySimulator:
         finally:
             with self._lock:
                 self.frames_sent += sent
+
+    def _allowed(self, request: observer_pb2.GetFlowsRequest) -> list[bool]:
+        """Which pool slots pass the request's filters, computed once per distinct filter set
+        (every shard's reconnect and every bench pass reuses it)."""
+        key = (tuple(f.SerializeToString(deterministic=True) for f in request.whitelist),
+               tuple(f.SerializeToString(deterministic=True) for f in request.blacklist))
+        with self._lock:
+            found = self._allowed_by_filters.get(key)
+        if found is None:
+            found = [(not request.whitelist
+                      or any(filter_matches(e, f) for f in request.whitelist))
+                     and not any(filter_matches(e, f) for f in request.blacklist)
+                     for e in self.sequence.pool]
+            with self._lock:
+                self._allowed_by_filters[key] = found
+        return found
 
     def _first_index(self, request: observer_pb2.GetFlowsRequest) -> int:
         sequence = self.sequence

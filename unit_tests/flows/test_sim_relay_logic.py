@@ -6,7 +6,7 @@ from messages.wire.flow import flow_pb2
 from messages.wire.observer import observer_pb2
 from sim.hubble.flow_source import FlowSequence, PoolEntry
 from sim.hubble.history import build_sequence
-from sim.hubble.relay import filter_matches
+from sim.hubble.relay import RelaySimulator, filter_matches
 
 
 def _entry(node="c/n1", reply=None, verdict=flow_pb2.FORWARDED, is_flow=True):
@@ -62,3 +62,27 @@ def test_filters_follow_upstream_semantics():
 def test_empty_pool_is_refused():
     with pytest.raises(ValueError, match="empty"):
         FlowSequence([], total=1)
+
+
+def test_stamped_frames_are_cached_only_once_their_times_are_known():
+    sequence = build_sequence("synthetic", total=50)
+    early = sequence.frame(3)                         # not started: stamped, never kept
+    sequence.start(1000.0)
+    first = sequence.frame(3)
+    assert first != early
+    assert sequence.frame(3) is first                 # kept once stamped
+    assert first == sequence._stamp(3)
+    decoded = observer_pb2.GetFlowsResponse.FromString(first)
+    assert decoded.flow.time.ToNanoseconds() == sequence.time_ns(3)
+
+
+def test_the_relay_filters_each_distinct_filter_set_once():
+    sequence = build_sequence("synthetic", total=100, nodes=4)
+    relay = RelaySimulator(sequence)
+    nodes = observer_pb2.GetFlowsRequest(whitelist=[flow_pb2.FlowFilter(node_name=["sim/node-1"])])
+    same = observer_pb2.GetFlowsRequest(whitelist=[flow_pb2.FlowFilter(node_name=["sim/node-1"])])
+    other = observer_pb2.GetFlowsRequest(whitelist=[flow_pb2.FlowFilter(node_name=["sim/node-2"])])
+    allowed = relay._allowed(nodes)
+    assert relay._allowed(same) is allowed
+    assert allowed == [e.node_name == "sim/node-1" for e in sequence.pool]
+    assert relay._allowed(other) == [e.node_name == "sim/node-2" for e in sequence.pool]
