@@ -1,6 +1,6 @@
 """``python -m bench flows``: Hubble flows/s through client + decode + aggregation vs the transport.
 
-One simulated relay process (``python -m sim.hubble --mode synthetic``) serves the same history
+A simulated grpcio relay process (``python -m sim.hubble --mode synthetic``) serves one history
 to every GetFlows call. Measured in the same run, against the same relay, with the same
 relay-side filters (replies dropped) and the same channel (``relay_channel``: options and
 gRPC's single-threaded stream path exactly as ``HubbleFlowClient`` uses them):
@@ -18,7 +18,16 @@ own ``process_time`` around the streaming), their µs per flow, how many cores t
 ``shard_2_cpu_bound_flows_per_s`` (2 cores' 2e6 µs/s over relay + workers' µs per flow in the
 2-shard run) and ``shard_speedup_ceiling_2_cores``: at the 1-shard run's relay (r) and worker (w)
 CPU per flow, 2·max(r, w) / (r + w), the best 2 shards can do on 2 cores against an ideal
-1-shard run (relay and worker each on a core of its own).
+1-shard run (relay and worker each on a core of its own); ``cores_obtainable_by_{1,2}_processes``
+(busy loops just before the shard runs) say how much CPU the machine's other load left them.
+A second relay, the cheap ``--engine h2`` one (``sim.hubble.h2_relay``: ~1-3 µs of CPU per flow,
+like a real Go relay far below the client's cost; history ``--fast-total``, the largest it keeps
+pre-framed, so the runs last long enough for start-up and the last batch's flush not to skew
+them), gives the same null/pipeline rounds as ``ratio_fast_relay`` (and ``fast_relay_*``
+figures) and serves the shard runs (3), so ``shard_speedup`` measures the operator, not the
+simulator; ``shard_speedup_grpcio_relay`` repeats them against the grpcio relay. Each relay's
+pass must carry exactly the flows its filters allow in its history, the two shards' passes must
+add up to it, and every shard run must aggregate exactly that many, or the bench fails.
 """
 
 from __future__ import annotations
@@ -48,7 +57,9 @@ from actors.flows.hubble_client_adapter import (
 from actors.flows.relay_discovery import RelayTarget
 from actors.flows.settings import FlowSettings
 from messages.wire.observer import observer_pb2
-from sim.hubble.synthetic import synthetic_pool
+from sim.hubble.flow_source import FRAME_CACHE_LIMIT
+from sim.hubble.history import build_sequence
+from sim.hubble.observer_semantics import AllowedSlots, relay_nodes
 
 
 def _process_cpu_s(pid: int) -> float:
@@ -61,10 +72,10 @@ def _process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _start_relay(total: int, nodes: int) -> tuple[subprocess.Popen[str], str]:
+def _start_relay(total: int, nodes: int, engine: str) -> tuple[subprocess.Popen[str], str]:
     relay = subprocess.Popen(
         [sys.executable, "-m", "sim.hubble", "--mode", "synthetic", "--total", str(total),
-         "--nodes", str(nodes), "--seconds", "300"],
+         "--nodes", str(nodes), "--seconds", "600", "--engine", engine],
         stdout=subprocess.PIPE, text=True)
     assert relay.stdout is not None
     line = relay.stdout.readline().strip()
@@ -200,9 +211,68 @@ def _shard_figures(one: dict[str, float], two: dict[str, float]) -> dict[str, An
     return figures
 
 
+def _passes(target: str, total: int, nodes: int) -> tuple[int, list[int]]:
+    """Flows per unsharded pass and per shard of 2, as served: the unsharded count must be what
+    the filters allow in the history and the shards must add up to it (each flow exactly once)."""
+    settings = FlowSettings()
+    sequence = build_sequence("synthetic", total=total, nodes=nodes)
+    names = relay_nodes(sequence)
+    allowed = AllowedSlots(sequence).for_request(build_request(settings, None, None))
+    expect = _count_pass(target, settings, None)
+    per_shard = [_count_pass(target, settings, shard_nodes(names, 2, i)) for i in range(2)]
+    if expect != sum(allowed[i % len(allowed)] for i in range(total)) or \
+            sum(per_shard) != expect:
+        raise RuntimeError(f"{target} served {expect} flows per pass, shards {per_shard}")
+    return expect, per_shard
+
+
+def _cores_obtainable(processes: int, seconds: float = 0.5) -> float:
+    """CPU cores ``processes`` busy-looping processes get right now: what the shared machine's
+    other load leaves for N shards (2.0 on an idle 2-core machine; start-up CPU included)."""
+    spin = (f"import time\nend = time.perf_counter() + {seconds}\n"
+            "while time.perf_counter() < end: pass\nprint(time.process_time())")
+    procs = [subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE, text=True)
+             for _ in range(processes)]
+    return round(sum(float(proc.communicate(timeout=60)[0]) for proc in procs) / seconds, 2)
+
+
+def _ratio_rounds(relay: subprocess.Popen[str], target: str, settings: FlowSettings,
+                  expect: int, count: int) -> tuple[list[tuple[float, float]],
+                                                    dict[str, list[float]]]:
+    """Alternating null-consumer / pipeline passes: their rates and both sides' CPU per flow."""
+    rounds = []
+    cpu_per_flow: dict[str, list[float]] = {}
+    for _ in range(max(1, count)):
+        rates = []
+        for name, run in (("null", _null_consumer), ("pipeline", _pipeline)):
+            relay_before, own_before = _process_cpu_s(relay.pid), time.process_time()
+            flows, seconds = run(target, settings, expect)
+            for side, used in (("client", time.process_time() - own_before),
+                               ("relay", _process_cpu_s(relay.pid) - relay_before)):
+                cpu_per_flow.setdefault(f"{name}_{side}", []).append(used / flows * 1e6)
+            rates.append(flows / seconds)
+        rounds.append((rates[0], rates[1]))
+    return rounds, cpu_per_flow
+
+
+def _ratio_figures(prefix: str, rounds: list[tuple[float, float]],
+                   cpu_per_flow: dict[str, list[float]]) -> dict[str, Any]:
+    """``ratio`` (prefix "") or ``ratio_fast_relay``: the median pipeline ÷ null consumer."""
+    ratios = sorted(full / null for null, full in rounds)
+    suffix = "_fast_relay" if prefix else ""
+    return {f"ratio{suffix}": round(statistics.median(ratios), 3),
+            f"round_ratios{suffix}": [round(r, 3) for r in ratios],
+            f"{prefix}null_consumer_flows_per_s": round(statistics.median(n for n, _ in rounds)),
+            f"{prefix}pipeline_flows_per_s": round(statistics.median(f for _, f in rounds)),
+            **{f"{prefix}{key}_cpu_us_per_flow": round(statistics.median(values), 1)
+               for key, values in sorted(cpu_per_flow.items())}}
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench flows", description=__doc__)
     parser.add_argument("--total", type=int, default=20_000, help="flows in the relay history")
+    parser.add_argument("--fast-total", type=int, default=FRAME_CACHE_LIMIT,
+                        help="flows in the h2 relay's history (kept pre-framed up to the default)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="alternating null/pipeline rounds (median ratio: load varies)")
     parser.add_argument("--nodes", type=int, default=6)
@@ -216,44 +286,42 @@ def main(argv: list[str]) -> int:
         return _worker(args)
 
     load_before = os.getloadavg()
-    relay, target = _start_relay(args.total, args.nodes)
+    settings = FlowSettings()
+    relays = [_start_relay(total, args.nodes, engine)
+              for engine, total in (("grpcio", args.total), ("h2", args.fast_total))]
     try:
-        settings = FlowSettings()
-        expect = _count_pass(target, settings, None)
-        rounds = []
-        cpu_per_flow: dict[str, list[float]] = {}
-        for _ in range(max(1, args.rounds)):
-            rates = []
-            for name, run in (("null", _null_consumer), ("pipeline", _pipeline)):
-                relay_before, own_before = _process_cpu_s(relay.pid), time.process_time()
-                count, seconds = run(target, settings, expect)
-                for side, used in (("client", time.process_time() - own_before),
-                                   ("relay", _process_cpu_s(relay.pid) - relay_before)):
-                    cpu_per_flow.setdefault(f"{name}_{side}", []).append(used / count * 1e6)
-                rates.append(count / seconds)
-            rounds.append((rates[0], rates[1]))
-        nodes = sorted({e.node_name for e in synthetic_pool(64, nodes=args.nodes)})
-        per_shard = [_count_pass(target, FlowSettings(), shard_nodes(nodes, 2, i))
-                     for i in range(2)]
-        one = _run_workers(target, relay.pid, 1, [expect])
-        two = _run_workers(target, relay.pid, 2, per_shard)
+        (slow, slow_target), (fast, fast_target) = relays
+        expect, per_shard = _passes(slow_target, args.total, args.nodes)
+        fast_expect, fast_per_shard = _passes(fast_target, args.fast_total, args.nodes)
+        rounds, cpu_per_flow = _ratio_rounds(slow, slow_target, settings, expect, args.rounds)
+        fast_rounds, fast_cpu = _ratio_rounds(fast, fast_target, settings, fast_expect,
+                                              args.rounds)
+        cores = {f"cores_obtainable_by_{n}_processes": _cores_obtainable(n) for n in (1, 2)}
+        one = _run_workers(fast_target, fast.pid, 1, [fast_expect])
+        two = _run_workers(fast_target, fast.pid, 2, fast_per_shard)
+        slow_one = _run_workers(slow_target, slow.pid, 1, [expect])
+        slow_two = _run_workers(slow_target, slow.pid, 2, per_shard)
     finally:
-        relay.terminate()
-        relay.wait(10)
-    ratios = sorted(full / null for null, full in rounds)
-    null_rate = statistics.median(null for null, _ in rounds)
-    full_rate = statistics.median(full for _, full in rounds)
+        for relay, _ in relays:
+            relay.terminate()
+            relay.wait(10)
+    for run, want in ((one, fast_expect), (two, fast_expect), (slow_one, expect),
+                      (slow_two, expect)):
+        if run["flows"] != want:
+            raise RuntimeError(f"a shard run aggregated {run['flows']} flows, not {want}")
     result: dict[str, Any] = {
-        "bench": "flows", "ratio": round(statistics.median(ratios), 3), "goal": 0.9,
-        "round_ratios": [round(r, 3) for r in ratios],
-        "null_consumer_flows_per_s": round(null_rate), "pipeline_flows_per_s": round(full_rate),
-        "flows_per_pass": expect,
-        **{f"{key}_cpu_us_per_flow": round(statistics.median(values), 1)
-           for key, values in sorted(cpu_per_flow.items())},
-        "shard_1_flows_per_s": round(one["rate"]),
+        "bench": "flows", **_ratio_figures("", rounds, cpu_per_flow), "goal": 0.9,
+        **_ratio_figures("fast_relay_", fast_rounds, fast_cpu),
+        "flows_per_pass": expect, "fast_relay_flows_per_pass": fast_expect,
+        "shard_relay": "h2", "shard_1_flows_per_s": round(one["rate"]),
         "shard_2_flows_per_s": round(two["rate"]),
         "shard_speedup": round(two["rate"] / one["rate"], 3), "shard_goal": 1.7,
-        **_shard_figures(one, two),
+        **_shard_figures(one, two), **cores,
+        "shard_speedup_grpcio_relay": round(slow_two["rate"] / slow_one["rate"], 3),
+        "grpcio_relay_shard_1_flows_per_s": round(slow_one["rate"]),
+        "grpcio_relay_shard_2_flows_per_s": round(slow_two["rate"]),
+        "grpcio_relay_shard_1_relay_us_per_flow": round(slow_one["relay_us_per_flow"], 1),
+        "grpcio_relay_shard_2_relay_us_per_flow": round(slow_two["relay_us_per_flow"], 1),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count()}

@@ -2,7 +2,9 @@
 
 Prints ``sim.hubble listening on HOST:PORT`` once serving (tests and benches parse it), then
 serves the replayed fixture (``--mode replay``, looped ``--loops`` times) or synthetic flows
-(``--mode synthetic``) at ``--rate`` flows/s (0 = the whole history at once).
+(``--mode synthetic``) at ``--rate`` flows/s (0 = the whole history at once). ``--engine grpcio``
+(default) is ``relay.RelaySimulator``; ``--engine h2`` is the far cheaper plaintext
+``h2_relay.H2RelaySimulator`` serving the same flows (what a benchmark of the client side wants).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import sys
 import time
 
+from sim.hubble.h2_relay import H2RelaySimulator
 from sim.hubble.history import build_sequence
 from sim.hubble.relay import RelaySimulator
 
@@ -24,11 +27,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--total", type=int, default=0, help="frames in the history (0: loops)")
     parser.add_argument("--rate", type=float, default=0.0, help="flows/s, 0 = all at once")
     parser.add_argument("--nodes", type=int, default=6)
+    parser.add_argument("--engine", choices=("grpcio", "h2"), default="grpcio")
     parser.add_argument("--seconds", type=float, default=0.0, help="exit after this long")
     args = parser.parse_args(argv)
     sequence = build_sequence(args.mode, loops=args.loops, total=args.total, rate=args.rate,
                               nodes=args.nodes)
-    relay = RelaySimulator(sequence, host=args.host, port=args.port)
+    relay: RelaySimulator | H2RelaySimulator
+    if args.engine == "h2":
+        relay = H2RelaySimulator(sequence, host=args.host, port=args.port)
+    else:
+        relay = RelaySimulator(sequence, host=args.host, port=args.port)
     port = relay.start()
     print(f"sim.hubble listening on {args.host}:{port}", flush=True)
     deadline = time.monotonic() + args.seconds if args.seconds > 0 else None
