@@ -10,7 +10,8 @@ Parts (logic unless named *_adapter/*_codec; see each module's docstring):
   complete_command, commit_inventory, next_to_send, tick, hello, counters);
 - ``stream_adapter.CloudStreamAdapter`` (the only gRPC code, a grpc.aio thread), with
   ``token_source`` (OAuth2 client credentials) and ``tls`` (mTLS files, reloaded on change);
-  ``cloud_codec`` maps frames/events to and from ``kestrel.cloud.v1`` protobuf;
+  ``cloud_codec`` maps frames/events to and from ``kestrel.cloud.v1`` protobuf (telemetry
+  frames hand-encoded by ``telemetry_frame_codec``, payloads copied once);
 - ``pump.UplinkPump.step()``: one non-blocking work step (inbox → core, core → adapter);
   ``assembly.build_uplink(settings)`` wires all of it.
 

@@ -1,8 +1,10 @@
 """Maps the uplink's plain data to and from the cloud protocol (``kestrel.cloud.v1`` protobuf).
 
-Owns the translation both ways: ``OutgoingFrame`` → ``OperatorMessage``s (consecutive batches
-coalesced into one ``TelemetryFrame``; inventory commits and command results as their own
-messages, order kept), ``HelloInfo`` → Hello, and ``CloudMessage`` → the typed events of
+Owns the translation both ways: ``OutgoingFrame`` → serialized ``OperatorMessage``s
+(consecutive batches coalesced into one ``TelemetryFrame``, hand-encoded by
+``telemetry_frame_codec`` so payloads are copied once; inventory commits and command results as
+their own messages, order kept), ``HelloInfo`` → Hello bytes, and ``CloudMessage`` → the typed
+events of
 ``messages.uplink``. A cloud message it cannot understand (empty oneof, unknown command kind)
 becomes ``None`` and the caller counts it; decoding never raises on well-formed protobuf.
 Command arguments are the request's set fields as a msgpack mapping (maps stay maps, bytes stay
@@ -17,6 +19,7 @@ import msgpack
 from google.protobuf.message import Message
 
 from actors.uplink import frames
+from actors.uplink.telemetry_frame_codec import encode_telemetry_frame
 from messages.uplink import (
     CloudBatchesAcked,
     CloudCommandKind,
@@ -24,21 +27,11 @@ from messages.uplink import (
     CloudCommandStatus,
     CloudHeartbeatReceived,
     CloudSessionWelcomed,
-    UplinkRecordKind,
 )
 from messages.wire.kestrel.cloud.v1 import uplink_pb2 as pb
 
 __all__ = ["decode_cloud_message", "encode_frame", "encode_heartbeat", "encode_hello"]
 
-_KIND_TO_WIRE = {
-    UplinkRecordKind.INVENTORY: pb.RECORD_KIND_INVENTORY,
-    UplinkRecordKind.EVENTS: pb.RECORD_KIND_EVENTS,
-    UplinkRecordKind.LOGS: pb.RECORD_KIND_LOGS,
-    UplinkRecordKind.FLOWS: pb.RECORD_KIND_FLOWS,
-    UplinkRecordKind.L7: pb.RECORD_KIND_L7,
-    UplinkRecordKind.OPERATOR_STATS: pb.RECORD_KIND_OPERATOR_STATS,
-    UplinkRecordKind.METRICS_ANSWERS: pb.RECORD_KIND_METRICS_ANSWERS,
-}
 _STATUS_TO_WIRE = {
     CloudCommandStatus.OK: pb.COMMAND_STATUS_OK,
     CloudCommandStatus.FAILED: pb.COMMAND_STATUS_FAILED,
@@ -48,48 +41,40 @@ _STATUS_TO_WIRE = {
 }
 
 
-def encode_hello(hello: frames.HelloInfo) -> pb.OperatorMessage:
+def encode_hello(hello: frames.HelloInfo) -> bytes:
     return pb.OperatorMessage(hello=pb.Hello(
         cluster_id=hello.cluster_id, operator_version=hello.operator_version,
         capabilities=list(hello.capabilities), resume_acked_sequence=hello.resume_acked_sequence,
         session_id=hello.session_id, instance_id=hello.instance_id,
-        next_sequence=hello.next_sequence))
+        next_sequence=hello.next_sequence)).SerializeToString()
 
 
-def encode_heartbeat(unix_ms: int) -> pb.OperatorMessage:
-    return pb.OperatorMessage(heartbeat=pb.Heartbeat(unix_ms=unix_ms))
+def encode_heartbeat(unix_ms: int) -> bytes:
+    return pb.OperatorMessage(heartbeat=pb.Heartbeat(unix_ms=unix_ms)).SerializeToString()
 
 
-def encode_frame(frame: frames.OutgoingFrame) -> list[pb.OperatorMessage]:
-    """The wire messages for ``frame``, in order."""
-    out: list[pb.OperatorMessage] = []
-    batches: list[pb.TelemetryBatch] = []
+def encode_frame(frame: frames.OutgoingFrame) -> list[bytes]:
+    """The serialized wire messages for ``frame``, in order."""
+    out: list[bytes] = []
+    batches: list[frames.ReliableBatch | frames.LossyBatch] = []
     for item in frame.items:
-        if isinstance(item, frames.ReliableBatch):
-            batches.append(pb.TelemetryBatch(
-                sequence=item.sequence, kind=_KIND_TO_WIRE[item.kind],
-                record_count=item.count, payload=item.payload, lossless=True,
-                accepted_unix_ms=item.accepted_unix_ms))
-            continue
-        if isinstance(item, frames.LossyBatch):
-            batches.append(pb.TelemetryBatch(
-                lossy_sequence=item.lossy_sequence, kind=_KIND_TO_WIRE[item.kind],
-                record_count=item.count, payload=item.payload, lossless=False,
-                accepted_unix_ms=item.accepted_unix_ms))
+        if isinstance(item, (frames.ReliableBatch, frames.LossyBatch)):
+            batches.append(item)
             continue
         if batches:
-            out.append(pb.OperatorMessage(frame=pb.TelemetryFrame(batches=batches)))
+            out.append(encode_telemetry_frame(batches))
             batches = []
         if isinstance(item, frames.ReliableInventoryCommit):
-            out.append(pb.OperatorMessage(inventory_commit=pb.InventoryCommit(
-                sequence=item.sequence, snapshot_id=item.snapshot_id, counts=dict(item.counts))))
+            message = pb.OperatorMessage(inventory_commit=pb.InventoryCommit(
+                sequence=item.sequence, snapshot_id=item.snapshot_id, counts=dict(item.counts)))
         else:
-            out.append(pb.OperatorMessage(command_result=pb.CommandResult(
+            message = pb.OperatorMessage(command_result=pb.CommandResult(
                 sequence=item.sequence, request_id=item.request_id,
                 status=_STATUS_TO_WIRE[item.status], error=item.error, payload=item.payload,
-                truncated=item.truncated)))
+                truncated=item.truncated))
+        out.append(message.SerializeToString())
     if batches:
-        out.append(pb.OperatorMessage(frame=pb.TelemetryFrame(batches=batches)))
+        out.append(encode_telemetry_frame(batches))
     return out
 
 

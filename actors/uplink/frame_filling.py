@@ -65,10 +65,9 @@ class FrameFiller:
                                                   max_bytes=max_bytes)
         if position is not None:
             self.spool.seek(position)
-            for item in cached:
-                items.append(item)
-                self.sequencer.record_sent(is_lossy=False, sequence=item.sequence,
-                                           payload_bytes=payload_len(item))
+            items += cached
+            self.sequencer.record_sent_run([(item.sequence, payload_len(item))
+                                            for item in cached])
             return used
         limit = max_items - len(items)
         first_cached = self._cache.first_sequence

@@ -1,10 +1,11 @@
 """Plain data the uplink sends: reliable items, lossy batches, frames and the Hello contents.
 
-Owns the spool body format: a reliable item (lossless batch, inventory commit or command result)
-is stored as a msgpack array tagged with its type; its sequence lives in the spool framing, not
-in the body. ``decode_reliable`` raises ``FrameDecodeError`` (with the reason) for bodies it
-cannot read, so a damaged spool entry is reported and skipped, never fatal. No sockets, no wire
-code: ``cloud_codec`` maps these types to and from protobuf.
+Owns the spool body format: a reliable item (lossless batch, inventory commit or command result) is
+stored as a msgpack array tagged with its type; its sequence lives in the spool framing, not in the
+body (``reliable_batch_parts`` gives a batch's body as head, payload, tail, so the spool writes the
+payload without copying it). ``decode_reliable`` raises ``FrameDecodeError`` (with the reason) for
+bodies it cannot read, so a damaged spool entry is reported and skipped, never fatal. No sockets, no
+wire code: ``cloud_codec`` maps these types to and from protobuf.
 """
 
 from __future__ import annotations
@@ -27,9 +28,13 @@ __all__ = [
     "ReliableItem",
     "decode_reliable",
     "encode_reliable",
+    "reliable_batch_parts",
 ]
 
 _BATCH, _COMMIT, _RESULT = 1, 2, 3
+_BATCH_HEAD = b"\x95\x01"         # msgpack: a 5-element array, then the tag _BATCH
+_PACKED_KINDS: dict[str, bytes] = {}
+_pack = msgpack.Packer(use_bin_type=True).pack
 
 
 class FrameDecodeError(ValueError):
@@ -122,6 +127,30 @@ def encode_reliable(item: ReliableItem) -> bytes:
         fields = [_RESULT, item.request_id, item.status.value, item.error, item.payload,
                   item.truncated]
     return bytes(msgpack.packb(fields, use_bin_type=True))
+
+
+def reliable_batch_parts(item: ReliableBatch) -> tuple[bytes, bytes, bytes]:
+    """``encode_reliable(item)`` as (head, payload, tail), without copying the payload.
+
+    The spool writes the three parts with one ``writev``; joined they are byte-for-byte the
+    msgpack array ``encode_reliable`` builds.
+    """
+    size = len(item.payload)
+    if size < 1 << 8:
+        bin_header = b"\xc4" + size.to_bytes(1, "big")
+    elif size < 1 << 16:
+        bin_header = b"\xc5" + size.to_bytes(2, "big")
+    else:
+        bin_header = b"\xc6" + size.to_bytes(4, "big")
+    head = b"".join((_BATCH_HEAD, _packed_kind(item.kind), _pack(item.count), bin_header))
+    return head, item.payload, _pack(item.accepted_unix_ms)
+
+
+def _packed_kind(kind: UplinkRecordKind) -> bytes:
+    packed = _PACKED_KINDS.get(kind._value_)       # a str key hashes in C, an Enum in Python
+    if packed is None:
+        packed = _PACKED_KINDS[kind._value_] = _pack(kind._value_)
+    return packed
 
 
 def decode_reliable(sequence: int, body: bytes) -> ReliableItem:

@@ -10,7 +10,6 @@ spool. Pure memory bookkeeping: no I/O, nothing to fail.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import itertools
 
 from actors.uplink.frames import ReliableItem
@@ -18,11 +17,7 @@ from actors.uplink.frames import ReliableItem
 __all__ = ["SendCache"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Cached:
-    item: ReliableItem
-    position: tuple[int, int]
-    size: int
+_Cached = tuple[ReliableItem, tuple[int, int], int]   # item, spool position after it, size
 
 
 class SendCache:
@@ -36,19 +31,19 @@ class SendCache:
 
     @property
     def first_sequence(self) -> int | None:
-        return self._entries[0].item.sequence if self._entries else None
+        return self._entries[0][0].sequence if self._entries else None
 
     def add(self, item: ReliableItem, position: tuple[int, int], size: int) -> None:
-        if self._entries and item.sequence != self._entries[-1].item.sequence + 1:
+        if self._entries and item.sequence != self._entries[-1][0].sequence + 1:
             self.clear()                          # keep the run contiguous
-        self._entries.append(_Cached(item, position, size))
+        self._entries.append((item, position, size))
         self._bytes += size
         while self._bytes > self.max_bytes and self._entries:
-            self._bytes -= self._entries.popleft().size
+            self._bytes -= self._entries.popleft()[2]
 
     def drop_through(self, sequence: int) -> None:
-        while self._entries and self._entries[0].item.sequence <= sequence:
-            self._bytes -= self._entries.popleft().size
+        while self._entries and self._entries[0][0].sequence <= sequence:
+            self._bytes -= self._entries.popleft()[2]
 
     def clear(self) -> None:
         self._entries.clear()
@@ -58,15 +53,15 @@ class SendCache:
              max_bytes: int) -> tuple[list[ReliableItem], tuple[int, int] | None, int]:
         """Items from sequence ``first`` on (at least one if cached), their end position, bytes."""
         start = self.first_sequence
-        if start is None or not start <= first <= self._entries[-1].item.sequence:
+        if start is None or not start <= first <= self._entries[-1][0].sequence:
             return [], None, 0
         out: list[ReliableItem] = []
         used, position = 0, None
-        for entry in itertools.islice(self._entries, first - start, None):
-            if len(out) >= max_items or (out and used + entry.size > max_bytes):
+        for item, item_position, size in itertools.islice(self._entries, first - start, None):
+            if len(out) >= max_items or (out and used + size > max_bytes):
                 break
-            out.append(entry.item)
-            used += entry.size
-            position = entry.position
+            out.append(item)
+            used += size
+            position = item_position
         self.hits += len(out)
         return out, position, used

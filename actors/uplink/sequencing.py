@@ -19,7 +19,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from actors.uplink.frames import LossyBatch
 
@@ -140,6 +140,14 @@ class Sequencer:
         self._in_flight_bytes += payload_bytes
         if not is_lossy:
             self.sent_sequence = max(self.sent_sequence, sequence)
+
+    def record_sent_run(self, run: Sequence[tuple[int, int]]) -> None:
+        """``record_sent`` for reliable ``(sequence, payload bytes)`` pairs in sequence order."""
+        if not run:
+            return
+        self._in_flight.extend((False, seq, size) for seq, size in run)
+        self._in_flight_bytes += sum(size for _, size in run)
+        self.sent_sequence = max(self.sent_sequence, run[-1][0])
 
     def take_lossy_resend(self) -> LossyBatch | None:
         return self._lossy_resend.popleft() if self._lossy_resend else None

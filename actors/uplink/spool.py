@@ -2,15 +2,18 @@
 
 Owns one directory of segment files ``seg-<first sequence>.spool``. Each entry is framed as
 ``<body length u32><crc32(sequence + body) u32><sequence u64><body>``; bodies are opaque bytes
-(msgpack items, see ``frames``). Appends go to the newest segment, which rotates once it reaches
-``segment_bytes``; a cumulative ack deletes every segment whose last entry it covers and records
-the acked sequence in ``acked`` (fsynced before any segment is deleted, so the sequence never
-goes backwards across restarts; acks that delete nothing are not persisted, the cloud's Welcome
-is authoritative). Durability follows the fsync policy: every append, synchronously
-(``fsync_interval_s == 0``), or at most ``fsync_interval_s`` after an append (``flush_due``) by
-a background thread, which also deletes acked segments, so appends never wait for the disk.
-The CRC is checked when a spool is opened (recovery), not when this process reads back what it
-wrote itself.
+(msgpack items, see ``frames``). An append is one ``writev`` of the header and the body's parts (a
+batch's payload is never copied in user space), so an accepted entry is in the page cache, and
+survives kill -9, once ``append_parts`` returns; the CRC-32 comes from zlib-ng when it is installed
+(the same values as zlib's, several times faster). Appends go to the newest segment, which rotates
+once it reaches ``segment_bytes``; a cumulative ack deletes every segment whose last entry it
+covers and records the acked sequence in ``acked`` (fsynced before any segment is deleted, so the
+sequence never goes backwards across restarts; acks that delete nothing are not persisted, the
+cloud's Welcome is authoritative). Durability follows the fsync policy: every append,
+synchronously (``fsync_interval_s == 0``), or at most ``fsync_interval_s`` after an append
+(``flush_due``) by a background thread, which also deletes acked segments, so appends never wait
+for the disk. The CRC is checked when a spool is opened (recovery), not when this process reads
+back what it wrote itself.
 
 How it fails: a torn or garbled tail after kill -9 is found on open by its length/CRC, counted in
 ``corrupt_tails``/``corrupt_bytes``, cut off, and never fatal. When an append would exceed
@@ -27,10 +30,14 @@ import os
 import pathlib
 import struct
 import time
-import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from actors.uplink.disk_worker import DiskWorker
+
+try:  # zlib-ng: the same CRC-32 (same values, same files) with SIMD, ~8x faster than zlib 1.2
+    from zlib_ng.zlib_ng import crc32
+except ImportError:  # pragma: no cover - depends on the installed packages
+    from zlib import crc32
 
 __all__ = ["DiskSpool", "SpoolEntryTooLargeError"]
 
@@ -55,15 +62,18 @@ class _Segment:
     base: int  # logical byte offset of the segment's start across the spool's life
 
 
-_CRC_STEP = 4096  # zlib releases the GIL above 5 KiB; re-taking it under load costs more
-
-
-def _crc(seq: int, body: bytes) -> int:
-    crc = zlib.crc32(_SEQ.pack(seq))
-    view = memoryview(body)
-    for start in range(0, len(view), _CRC_STEP):
-        crc = zlib.crc32(view[start:start + _CRC_STEP], crc)
+def _crc(seq: int, parts: Sequence[bytes]) -> int:
+    crc = crc32(_SEQ.pack(seq))
+    for part in parts:
+        crc = crc32(part, crc)
     return crc
+
+
+def _write_rest(fd: int, buffers: list[bytes], written: int) -> None:
+    """Finish an entry after a short ``writev`` (rare: the kernel may stop early)."""
+    rest = memoryview(b"".join(buffers))
+    while written < len(rest):
+        written += os.write(fd, rest[written:])
 
 
 class DiskSpool:
@@ -126,29 +136,41 @@ class DiskSpool:
     # ------------------------------------------------------------------ write
     def append(self, seq: int, body: bytes) -> bool:
         """Store one entry; False (nothing written) when the spool is full."""
-        if not self.can_ever_fit(len(body)):
-            raise SpoolEntryTooLargeError(f"entry of {len(body)} bytes exceeds the spool bound "
-                                     f"of {self.max_bytes} bytes")
-        if seq <= self.last_sequence:
+        return self.append_parts(seq, (body,))
+
+    def append_parts(self, seq: int, parts: Sequence[bytes], length: int = -1) -> bool:
+        """Store one entry whose body is ``parts`` joined (``length`` bytes, when known), with
+        one ``writev`` and no copy; False (nothing written) when the spool is full."""
+        if length < 0:
+            length = sum(map(len, parts))
+        if not self.can_ever_fit(length):
+            raise SpoolEntryTooLargeError(f"entry of {length} bytes exceeds the spool bound "
+                                          f"of {self.max_bytes} bytes")
+        if seq <= self._last_seq or seq <= self.acked_sequence:
             raise ValueError(f"spool sequence must increase: {seq} <= {self.last_sequence}")
-        if not self.has_room(len(body)):
+        entry_size = _HEADER.size + length
+        if self._size + entry_size > self.max_bytes:
             return False
         if not self._segments or self._segments[-1].size >= self.segment_bytes:
             self._rotate(seq)
         seg = self._segments[-1]
         if self._fd is None:
             self._fd = os.open(seg.path, os.O_WRONLY | os.O_APPEND)
-        os.write(self._fd, _HEADER.pack(len(body), _crc(seq, body), seq) + body)
-        seg.size += _HEADER.size + len(body)
-        self._size += _HEADER.size + len(body)
+        buffers = [_HEADER.pack(length, _crc(seq, parts), seq), *parts]
+        written = os.writev(self._fd, buffers)
+        if written != entry_size:
+            _write_rest(self._fd, buffers, written)
+        seg.size += entry_size
+        self._size += entry_size
         seg.last_seq = self._last_seq = seq
         if self.fsync_interval_s <= 0:
             os.fsync(self._fd)
             self.fsyncs += 1
-            return True
-        if self._dirty_since is None:
+        elif self._dirty_since is None:
             self._dirty_since = self._clock()
-        self.flush_due()
+        elif not self._sync_pending and \
+                self._clock() - self._dirty_since >= self.fsync_interval_s:
+            self._sync_in_background()
         return True
 
     def flush_due(self) -> None:
@@ -342,7 +364,7 @@ class DiskSpool:
                     break
                 length, crc, seq = _HEADER.unpack_from(data, offset)
                 body = data[offset + _HEADER.size: offset + _HEADER.size + length]
-                if len(body) != length or _crc(seq, body) != crc or seq <= last_seq:
+                if len(body) != length or _crc(seq, (body,)) != crc or seq <= last_seq:
                     break
                 first = first or seq
                 seg_last = last_seq = seq

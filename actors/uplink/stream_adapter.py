@@ -1,17 +1,18 @@
 """The uplink's only gRPC code: one thread running a grpc.aio loop that owns the bidi stream.
 
-Each connection attempt re-reads the TLS files (rotation without restart), makes sure a token
-is cached (``TokenSource``), opens a fresh mTLS channel with bearer call credentials and calls
+Each connection attempt re-reads the TLS files (rotation without restart), makes sure a token is
+cached (``TokenSource``), opens a fresh mTLS channel with bearer call credentials and calls
 ``CloudUplink/Connect``. The request iterator sends Hello (from the injected ``hello`` callable),
 then frames the core handed over with ``offer()`` (a bounded queue per stream, so nothing from a
-dead stream leaks into the next), and a Heartbeat whenever nothing else went out for
-``heartbeat_interval_s``. Everything the cloud sends is decoded (``cloud_codec``) and put on the
-injected bounded ``inbox`` (when it is full the stream stops reading, so HTTP/2 flow control
-pushes back), followed by ``notify()``. Stream starts and ends are reported as
-``UplinkStreamOpened`` / ``UplinkStreamClosed`` with the stream's epoch. grpc.aio keeps the
-stream on this one thread (the sync API adds a request-consumer thread per call and costs more
-CPU per message, protocols.md §4); blocking work (token fetch, TLS file reads) runs in the
-loop's executor.
+dead stream leaks into the next; ``offer`` wakes the loop only when the sender is idle), and a
+Heartbeat whenever nothing else went out for ``heartbeat_interval_s``. Everything the cloud sends is
+decoded (``cloud_codec``) and put on the injected bounded ``inbox`` (when it is full the stream
+stops reading, so HTTP/2 flow control pushes back), followed by ``notify()``. Stream starts and ends
+are reported as ``UplinkStreamOpened`` / ``UplinkStreamClosed`` with the stream's epoch. grpc.aio
+keeps the stream on this one thread (the sync API adds a request-consumer thread per call and costs
+more CPU per message, protocols.md §4); requests go out as the bytes ``cloud_codec`` serialized (no
+protobuf objects on the send path); blocking work (token fetch, TLS file reads) runs in the loop's
+executor.
 
 How it fails: never raises out of its thread. TLS file problems, token endpoint failures,
 handshake errors (wrong CA, rejected client certificate), refused streams and silent clouds are
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import queue
 import threading
@@ -45,13 +45,14 @@ from actors.uplink.tls import TlsConfigError, TlsFiles, describe_handshake_failu
 from actors.uplink.token_source import BearerTokenPlugin, TokenSource, TokenUnavailableError
 from messages.uplink import CloudSessionWelcomed, UplinkStreamClosed, UplinkStreamOpened
 from messages.wire.kestrel.cloud.v1 import uplink_pb2 as pb
-from messages.wire.kestrel.cloud.v1 import uplink_pb2_grpc as pb_grpc
 
 __all__ = ["CloudStreamAdapter", "channel_options"]
 
 logger = logging.getLogger(__name__)
 
 _POLL_S = 0.2
+# requests are serialized by cloud_codec (bytes pass through gRPC as they are)
+CONNECT_METHOD = "/" + pb.DESCRIPTOR.services_by_name["CloudUplink"].full_name + "/Connect"
 
 
 def channel_options(settings: UplinkSettings) -> list[tuple[str, int | str]]:
@@ -95,6 +96,7 @@ class CloudStreamAdapter:
         self._opened_at = 0.0
         self._last_received = 0.0
         self._welcomed = False
+        self._sender_waiting = False
         self.state = "idle"
         self.last_error = ""
         self.stats: collections.Counter[str] = collections.Counter(dict.fromkeys(
@@ -147,7 +149,8 @@ class CloudStreamAdapter:
             except queue.Full:
                 if frame.epoch != self._epoch:
                     return
-        self._poke()
+        if self._sender_waiting:       # a busy sender finds the frame without a wakeup
+            self._poke()
 
     def counters(self) -> dict[str, float]:
         out = {f"stream_{k}": float(v) for k, v in self.stats.items()}
@@ -207,7 +210,9 @@ class CloudStreamAdapter:
         channel = grpc.aio.secure_channel(self.settings.server_address, creds,
                                           options=channel_options(self.settings))
         try:
-            call = pb_grpc.CloudUplinkStub(channel).Connect(self._requests(epoch))
+            connect = channel.stream_stream(CONNECT_METHOD, request_serializer=None,
+                                            response_deserializer=pb.CloudMessage.FromString)
+            call = connect(self._requests(epoch))
             self._call = call
             async for response in call:
                 self._last_received = self._clock()
@@ -267,21 +272,18 @@ class CloudStreamAdapter:
         self.last_error = reason
         return self.backoff.next_delay()
 
-    async def _requests(self, epoch: int) -> AsyncIterator[pb.OperatorMessage]:
+    async def _requests(self, epoch: int) -> AsyncIterator[bytes]:
         yield cloud_codec.encode_hello(self._hello())
         last_sent = last_check = self._clock()
         send_q, wake = self._send_q, self._wake or asyncio.Event()
         while not self._stop.is_set() and epoch == self._epoch:
             try:
-                frame = send_q.get_nowait()
+                frame: OutgoingFrame | None = send_q.get_nowait()
             except queue.Empty:
-                wake.clear()
-                if send_q.empty():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), _POLL_S)
-                now = self._clock()
-                if now - last_check < _POLL_S:
-                    continue
+                frame = None
+                await self._wait_for_frames(send_q, wake)
+            now = self._clock()
+            if now - last_check >= _POLL_S:
                 last_check = now
                 if not self._watchdog_ok():
                     return
@@ -289,10 +291,11 @@ class CloudStreamAdapter:
                     None, self._tokens.refresh_ahead)
                 if refreshed:
                     self.stats["token_refreshed_ahead"] += 1
-                if now - last_sent >= self.settings.heartbeat_interval_s:
+                if frame is None and now - last_sent >= self.settings.heartbeat_interval_s:
                     yield cloud_codec.encode_heartbeat(int(time.time() * 1000))
                     self.stats["heartbeats_sent"] += 1
                     last_sent = self._clock()
+            if frame is None:
                 continue
             for message in cloud_codec.encode_frame(frame):
                 yield message
@@ -300,6 +303,21 @@ class CloudStreamAdapter:
             self.stats["frames_sent"] += 1
             self.stats["payload_bytes_sent"] += frame.payload_bytes
             last_sent = self._clock()
+
+    async def _wait_for_frames(self, send_q: queue.Queue[OutgoingFrame],
+                               wake: asyncio.Event) -> None:
+        """Sleep until ``offer`` pokes (it only does while this waits) or ``_POLL_S`` passed."""
+        wake.clear()
+        self._sender_waiting = True          # from here on, offer() pokes
+        try:
+            if send_q.empty():               # re-check: a frame may have come before the flag
+                timer = asyncio.get_running_loop().call_later(_POLL_S, wake.set)
+                try:
+                    await wake.wait()
+                finally:
+                    timer.cancel()
+        finally:
+            self._sender_waiting = False
 
     def _watchdog_ok(self) -> bool:
         now = self._clock()

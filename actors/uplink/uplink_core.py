@@ -57,6 +57,11 @@ CloudEvent = (UplinkStreamOpened | UplinkStreamClosed | CloudSessionWelcomed | C
               | CloudHeartbeatReceived | CloudCommandReceived)
 
 
+# keyed by the kind's value: a str hashes in C, an Enum member in Python
+_ACCEPTED_RECORDS_KEY = {kind.value: f"lossless_accepted_records.{kind.value}"
+                         for kind in UplinkRecordKind}
+
+
 class AcceptOutcome(enum.Enum):
     """What happened to input offered to the uplink."""
 
@@ -115,10 +120,12 @@ class UplinkCore:
         if not lossless:
             self.lossy.push(LossyBatchPending(record_kind, count, payload, now_ms))
             return AcceptOutcome.ACCEPTED
-        item = frames.ReliableBatch(0, record_kind, count, payload, now_ms)
+        # numbered as the sequence it will most likely get (_spool_item renumbers otherwise)
+        item = frames.ReliableBatch(self.sequencer.next_sequence, record_kind, count, payload,
+                                    now_ms)
         outcome = self._spool_item(item)
         if outcome is AcceptOutcome.ACCEPTED:
-            self.stats[f"lossless_accepted_records.{record_kind.value}"] += count
+            self.stats[_ACCEPTED_RECORDS_KEY[record_kind._value_]] += count
             self.stats["lossless_accepted_records"] += count
         return outcome
 
@@ -185,8 +192,8 @@ class UplinkCore:
         """The next frame for the current stream, or None (not connected, window shut, linger)."""
         if not self.connected:
             return None
-        self._drain_control_backlog()
-        budget = self.sequencer.budget()
+        if self._control_backlog:
+            self._drain_control_backlog()
         pending = self.spool.unread_bytes() + self.lossy.buffered_bytes
         if self.sequencer.has_lossy_resend():
             pending = max(pending, 1)
@@ -195,6 +202,7 @@ class UplinkCore:
             return None
         if self._unsent_since is None:
             self._unsent_since = self._clock()
+        budget = self.sequencer.budget()
         if not budget.open or not self.sequencer.should_send(
                 pending_bytes=pending, pending_since=self._unsent_since):
             return None
@@ -253,27 +261,27 @@ class UplinkCore:
 
     # ------------------------------------------------------------------ internals
     def _spool_item(self, item: frames.ReliableItem) -> AcceptOutcome:
-        body_probe = frames.encode_reliable(item)
+        # a batch's payload goes to disk as it is (one writev of head, payload, tail: no copy)
+        parts = frames.reliable_batch_parts(item) if isinstance(item, frames.ReliableBatch) \
+            else (frames.encode_reliable(item),)
+        size = sum(map(len, parts))
+        seq = self.sequencer.assign()
         try:
-            if not self.spool.can_ever_fit(len(body_probe)):
-                raise SpoolEntryTooLargeError(f"a {len(body_probe)}-byte item can never fit "
-                                              f"the {self.spool.max_bytes}-byte spool")
-            if not self.spool.has_room(len(body_probe)):
-                self.stats["backpressure_refusals"] += 1
-                return AcceptOutcome.BACKPRESSURE
-            seq = self.sequencer.assign()
-            stored = self.spool.append(seq, body_probe)
+            stored = self.spool.append_parts(seq, parts, size)
         except SpoolEntryTooLargeError as exc:
+            self.sequencer.unassign(seq)
             self.stats["rejected_batches"] += 1
-            logger.error("uplink: %s", exc)
+            logger.error("uplink: a %d-byte item can never fit the spool: %s", size, exc)
             return AcceptOutcome.REJECTED
         if not stored:
             self.sequencer.unassign(seq)
             self.stats["backpressure_refusals"] += 1
             return AcceptOutcome.BACKPRESSURE
-        self._cache.add(_with_sequence(item, seq), self.spool.position(), len(body_probe))
-        if not self._age_samples or self._clock() - self._age_samples[-1][1] >= 1.0:
-            self._age_samples.append((seq, self._clock()))
+        self._cache.add(item if item.sequence == seq else _with_sequence(item, seq),
+                        self.spool.position(), size)
+        now = self._clock()
+        if not self._age_samples or now - self._age_samples[-1][1] >= 1.0:
+            self._age_samples.append((seq, now))
         return AcceptOutcome.ACCEPTED
 
     def _spool_or_backlog(self, item: frames.ReliableItem) -> AcceptOutcome:

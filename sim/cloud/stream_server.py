@@ -32,6 +32,8 @@ __all__ = ["CloudFaults", "CloudRecorder", "StreamServer"]
 
 logger = logging.getLogger(__name__)
 
+_KIND_NAMES = {number: name for name, number in pb.RecordKind.items()}
+
 
 @dataclasses.dataclass(slots=True)
 class CloudFaults:
@@ -74,6 +76,16 @@ class CloudRecorder:
         while self.acked_through + 1 in self.reliable:
             self.acked_through += 1
 
+    def _new_lossy(self, instance_id: str, lossy_sequence: int) -> bool:
+        seen = self.lossy[instance_id]
+        if lossy_sequence in seen:
+            self.duplicates += 1
+            return False
+        seen.add(lossy_sequence)
+        while self._lossy_through[instance_id] + 1 in seen:
+            self._lossy_through[instance_id] += 1
+        return True
+
     def _new_reliable(self, sequence: int) -> bool:
         if sequence <= 0 or sequence <= self.acked_through or sequence in self.reliable:
             self.duplicates += 1
@@ -82,28 +94,26 @@ class CloudRecorder:
         self._advance()
         return True
 
-    def record(self, message: pb.OperatorMessage, instance_id: str) -> int:
+    def record(self, message: pb.OperatorMessage, instance_id: str,
+               which: str | None = None) -> int:
         """Store one operator message; returns how many reliable/lossy items it carried."""
-        which = message.WhichOneof("body")
+        if which is None:
+            which = message.WhichOneof("body")
         with self.lock:
             if which == "frame":
-                for batch in message.frame.batches:
-                    self.batches += 1
+                batches = message.frame.batches
+                self.batches += len(batches)
+                for batch in batches:
                     if batch.lossless:
                         fresh = self._new_reliable(batch.sequence)
                     else:
-                        seen = self.lossy[instance_id]
-                        fresh = batch.lossy_sequence not in seen
-                        seen.add(batch.lossy_sequence)
-                        self.duplicates += not fresh
-                        while self._lossy_through[instance_id] + 1 in seen:
-                            self._lossy_through[instance_id] += 1
+                        fresh = self._new_lossy(instance_id, batch.lossy_sequence)
                     if fresh:
-                        kind = pb.RecordKind.Name(batch.kind)
+                        kind = _KIND_NAMES.get(batch.kind) or pb.RecordKind.Name(batch.kind)
                         self.records_by_kind[kind] += batch.record_count
                         if self.keep_payloads:
                             self.payloads_by_kind[kind].append(batch.payload)
-                return len(message.frame.batches)
+                return len(batches)
             if which == "inventory_commit":
                 commit = message.inventory_commit
                 if self._new_reliable(commit.sequence):
@@ -265,7 +275,7 @@ class StreamServer:
                 elif which == "heartbeat":
                     self.stats["heartbeats_received"] += 1
                 else:
-                    items = self.recorder.record(message, stream.instance_id)
+                    items = self.recorder.record(message, stream.instance_id, which)
                     with stream.lock:
                         if items and not stream.unacked:
                             stream.first_unacked_at = time.monotonic()

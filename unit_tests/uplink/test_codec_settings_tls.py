@@ -29,7 +29,7 @@ def test_frame_encoding_coalesces_batches_and_keeps_order():
         frames.ReliableCommandResult(3, "r", CloudCommandStatus.FAILED, "boom", b"", True),
         frames.ReliableBatch(4, UplinkRecordKind.LOGS, 1, b"d", 7),
     ))
-    messages = cloud_codec.encode_frame(frame)
+    messages = [pb.OperatorMessage.FromString(m) for m in cloud_codec.encode_frame(frame)]
     assert [m.WhichOneof("body") for m in messages] == [
         "frame", "inventory_commit", "command_result", "frame"]
     first = messages[0].frame.batches
@@ -62,6 +62,16 @@ def test_decode_cloud_messages():
     assert args == {"metric_names": ["a"], "label_matchers": [{"name": "x", "value": "y"}]}
     assert cloud_codec.decode_cloud_message(pb.CloudMessage(), 1) is None
     assert cloud_codec.decode_cloud_message(pb.CloudMessage(command=pb.Command()), 1) is None
+
+
+@pytest.mark.parametrize("size", [0, 255, 256, 65_535, 65_536])
+@pytest.mark.parametrize("count", [0, 127, 128, 70_000])
+def test_batch_parts_join_to_the_msgpack_body(size, count):
+    item = frames.ReliableBatch(3, UplinkRecordKind.LOGS, count, b"p" * size, -7 + size)
+    head, payload, tail = frames.reliable_batch_parts(item)
+    assert payload is item.payload                       # the payload is never copied
+    assert head + payload + tail == frames.encode_reliable(item)
+    assert frames.decode_reliable(3, head + payload + tail) == item
 
 
 def test_spool_body_round_trip_and_bad_body():

@@ -111,3 +111,18 @@ def test_coalescing_decision(pending, in_flight, waited, expected):
         seq.record_sent(is_lossy=False, sequence=seq.assign(), payload_bytes=1)
     clock.now = waited
     assert seq.should_send(pending_bytes=pending, pending_since=0.0) is expected
+
+
+def test_record_sent_run_is_record_sent_for_each_item():
+    one_by_one = Sequencer(window_batches=8, window_bytes=1000)
+    as_run = Sequencer(window_batches=8, window_bytes=1000)
+    run = [(1, 100), (2, 0), (3, 250)]
+    for sequence, size in run:
+        one_by_one.record_sent(is_lossy=False, sequence=sequence, payload_bytes=size)
+    as_run.record_sent_run(run)
+    as_run.record_sent_run([])
+    assert as_run.counters() == one_by_one.counters()
+    assert as_run.budget() == one_by_one.budget()
+    assert as_run.on_ack(2, 0)
+    assert one_by_one.on_ack(2, 0)
+    assert as_run.counters() == one_by_one.counters()

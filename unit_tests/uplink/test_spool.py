@@ -1,6 +1,8 @@
 """DiskSpool: framing, rotation, cumulative ack, crash recovery, bounds, fsync policy."""
 
 import os
+import struct
+import zlib
 
 import pytest
 
@@ -155,3 +157,42 @@ def test_unread_bytes_tracks_the_cursor(tmp_path):
     spool.rewind(0)
     assert spool.unread_bytes() == total
     spool.close()
+
+
+def test_append_parts_writes_one_entry_in_the_zlib_crc_format(tmp_path):
+    spool = DiskSpool(tmp_path, max_bytes=1 << 20, fsync_interval_s=0.0)
+    assert spool.append_parts(1, (b"head-", b"payload" * 1000, b"-tail"))
+    assert spool.append(2, b"plain")
+    spool.close()
+    (segment,) = sorted(tmp_path.glob("seg-*"))
+    data = segment.read_bytes()
+    length, crc, seq = struct.unpack_from("<IIQ", data)
+    body = data[16:16 + length]
+    assert (seq, body) == (1, b"head-" + b"payload" * 1000 + b"-tail")
+    assert crc == zlib.crc32(struct.pack("<Q", 1) + body)      # same file format as plain zlib
+    again = DiskSpool(tmp_path, max_bytes=1 << 20)
+    assert again.corrupt_tails == 0
+    assert _read_all(again) == [(1, body), (2, b"plain")]
+    again.close()
+
+
+def test_a_short_writev_is_finished_so_no_entry_is_left_torn(tmp_path, monkeypatch):
+    real_writev = os.writev
+    short: list[int] = []
+
+    def writev_that_stops_early(fd, buffers):
+        joined = b"".join(buffers)
+        short.append(len(joined))
+        return real_writev(fd, [joined[:len(joined) // 3]])
+
+    monkeypatch.setattr(os, "writev", writev_that_stops_early)
+    spool = DiskSpool(tmp_path, max_bytes=1 << 20)
+    assert spool.append_parts(1, (b"a" * 100, b"b" * 5000))
+    monkeypatch.setattr(os, "writev", real_writev)
+    assert spool.append(2, b"c")
+    spool.close()
+    assert short
+    again = DiskSpool(tmp_path, max_bytes=1 << 20)
+    assert again.corrupt_tails == 0
+    assert _read_all(again) == [(1, b"a" * 100 + b"b" * 5000), (2, b"c")]
+    again.close()
