@@ -2,7 +2,8 @@
 
 Malformed frames and a first message without identifier end that stream with INVALID_ARGUMENT;
 a message over ``max_message_bytes`` is refused with RESOURCE_EXHAUSTED; unknown enum values are
-counted and the entry kept. After all of it the server still serves a good stream.
+delivered, then counted and kept by the consumer. After all of it the server still serves a good
+stream.
 """
 
 import asyncio
@@ -11,8 +12,12 @@ import time
 
 import pytest
 
+from actors.access_logs.als_codec import AlsStreamDecoder
 from actors.access_logs.als_server import AccessLogBatch, AccessLogServer
+from actors.access_logs.l7_aggregation import L7Aggregator
+from actors.access_logs.l7_extraction import MessageFolder
 from actors.access_logs.settings import AccessLogSettings
+from actors.access_logs.workload_mapping import WorkloadMapper
 from messages.wire.envoy.service.accesslog.v3 import als_pb2
 from sim.envoy.sidecars import run_sidecars
 from sim.envoy.streams import fixture_stream, replay_stream
@@ -73,11 +78,17 @@ def test_unknown_enum_values_are_counted_not_rejected(server_and_sink):
     entry.common_properties.access_log_type = 55  # type: ignore[assignment]
     report = _send(server, [[message.SerializeToString()]])
     assert report.streams_ok == 1
-    stats = server.stats()
-    assert stats["unknown_enum_values.request_method"] == 1
-    assert stats["unknown_enum_values.access_log_type"] == 1
+    assert server.stats()["entries_delivered"] == 1
     batch = sink.get(timeout=5)
-    assert batch.entries[0].method == "UNKNOWN_99"
+    aggregator = L7Aggregator()
+    assert MessageFolder(aggregator, WorkloadMapper()).fold(
+        batch.identity, batch.message, batch.raw) == 1
+    window = aggregator.flush()
+    assert window.counters["unknown_enum_values.request_method"] == 1
+    assert [record["method"] for record in window.records] == ["UNKNOWN_99"]
+    decoder = AlsStreamDecoder()   # the tuple decoder (replays, tests) counts every enum
+    assert decoder.decode(batch.message)[0].method == "UNKNOWN_99"
+    assert decoder.counters["unknown_enum_values.access_log_type"] == 1
 
 
 def test_full_sink_drops_and_counts_instead_of_blocking():

@@ -2,8 +2,10 @@
 
 500 simulated sidecars (each its own HTTP/2 connection) open StreamAccessLogs at once and hold
 them open until the server reports 500 concurrent streams; then they send the rest of their
-(re-identified golden) streams. The aggregated per-key counts must equal those computed directly
-from the same bytes without gRPC, and no batch may be dropped.
+(re-identified golden) streams. The per-key counts folded from what the server delivered
+(``MessageFolder``, the actor's path) must equal those computed directly from the same bytes
+without gRPC through the tuple decoder, the mapper and ``L7Aggregator.add``, and no batch may be
+dropped.
 """
 
 import asyncio
@@ -19,6 +21,7 @@ import pytest
 from actors.access_logs.als_codec import AlsStreamDecoder
 from actors.access_logs.als_server import AccessLogBatch, AccessLogServer
 from actors.access_logs.l7_aggregation import L7Aggregator
+from actors.access_logs.l7_extraction import MessageFolder
 from actors.access_logs.settings import AccessLogSettings
 from actors.access_logs.workload_mapping import WorkloadMapper
 from sim.envoy.sidecars import run_sidecars
@@ -86,15 +89,14 @@ def test_500_concurrent_sidecars_counts_equal_direct_counts():
     assert stats["streams_identified"] == SIDECARS
     assert stats.get("batches_dropped", 0) == 0
     aggregator = L7Aggregator()
+    folder = MessageFolder(aggregator, WorkloadMapper())
     received = 0
     while True:
         try:
             batch = sink.get_nowait()
         except queue.Empty:
             break
-        for entry in batch.entries:
-            aggregator.add(mapper.map(batch.identity, entry), entry)
-            received += 1
+        received += folder.fold(batch.identity, batch.message, batch.raw)
     assert received == direct_entries == stats["entries_delivered"]
     assert _key_counts(aggregator.flush()) == _key_counts(direct.flush())
 

@@ -4,17 +4,21 @@ window into ``l7`` records for the uplink.
 ``AccessLogServer`` (grpc.aio in its own thread and event loop) serves every sidecar stream on
 ``port`` and hands one ``AccessLogBatch`` per ALS message to this actor through an ``IoBridge``
 with ``offer``: access logs are LOSSY, a full bridge drops the batch and counts its entries,
-the event loop never blocks on the actor. The actor names both peers with ``WorkloadMapper``
-(pod IPs resolved through its own pod index, fed by ``pod_index`` records from the kube watcher)
-and aggregates with ``L7Aggregator``. Every ``window_s`` (and on drain) the window becomes ``l7``
-records emitted to every outgoing link (``cloud_uplink/main``, DROP_OLDEST in the chart): the
-aggregator's dict per key (``reporter, source_namespace, source_kind, source_name,
-destination_namespace, destination_kind, destination_name, port, protocol, method, path,
-code_class, count, errors, request_bytes, response_bytes, response_flags, latency_count,
-latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_max_ms, first_start_ns,
-last_start_ns``) plus ``window_start_s`` and ``window_end_s``. A port that cannot be bound
+the event loop never blocks on the actor. The actor folds each parsed message straight into
+``L7Aggregator`` with ``MessageFolder`` (peers named by ``WorkloadMapper``, pod IPs resolved
+through its own pod index, fed by ``pod_index`` records from the kube watcher); batches of
+already decoded entries (replays) go through ``WorkloadMapper.map`` + ``L7Aggregator.add``.
+Every ``window_s`` (and on drain) the window becomes ``l7`` records emitted to every outgoing
+link (``cloud_uplink/main``, DROP_OLDEST in the chart): the aggregator's dict per key
+(``reporter, source_namespace, source_kind, source_name, destination_namespace,
+destination_kind, destination_name, port, protocol, method, path, code_class, count, errors,
+request_bytes, response_bytes, response_flags, latency_count, latency_p50_ms, latency_p95_ms,
+latency_p99_ms, latency_max_ms, first_start_ns, last_start_ns``) plus ``window_start_s`` and
+``window_end_s``. A port that cannot be bound
 fails ``configure`` (the supervisor retries with backoff); malformed streams are refused by
-the server and counted. A crash loses one window; sidecars reconnect to the restarted server.
+the server and counted; unknown enum numbers and entries with an ``Unknown`` peer are counted
+per window (``unknown_enum_values_total``, ``unknown_peers_total``). A crash loses one window;
+sidecars reconnect to the restarted server.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 
 from actors.access_logs.als_server import AccessLogBatch, AccessLogServer
 from actors.access_logs.l7_aggregation import L7Aggregator
+from actors.access_logs.l7_extraction import MessageFolder
 from actors.access_logs.settings import AccessLogSettings, receiver_settings
 from actors.access_logs.workload_mapping import WorkloadIndexPods, WorkloadMapper
 from actors.flows.pod_index_copy import PodIndexCopy
@@ -55,6 +60,7 @@ class AccessLogReceiver(ComponentActor):
         super().__init__(capabilities)
         self.server: AccessLogServer | None = None
         self.aggregator: L7Aggregator | None = None
+        self.folder: MessageFolder | None = None
         self.pods = PodIndexCopy()
         self.mapper = WorkloadMapper(WorkloadIndexPods(self.pods.index))
         self.window_s = 10.0
@@ -63,7 +69,7 @@ class AccessLogReceiver(ComponentActor):
         self.totals: dict[str, float] = dict.fromkeys((
             "entries_received_total", "entries_overflow_total", "windows_flushed_total",
             "records_emitted_total", "records_unlinked_total", "pod_index_records_total",
-            "unknown_records_total", "unknown_peers_total"), 0.0)
+            "unknown_records_total", "unknown_peers_total", "unknown_enum_values_total"), 0.0)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def configure(self, settings: dict[str, Any]) -> None:
@@ -72,6 +78,7 @@ class AccessLogReceiver(ComponentActor):
         self.records_per_batch = int(values["records_per_batch"])
         self.aggregator = L7Aggregator(max_keys=als_settings.max_keys,
                                        max_path_segments=als_settings.max_path_segments)
+        self.folder = MessageFolder(self.aggregator, self.mapper)
         bridge: IoBridge[AccessLogBatch] = IoBridge(als_settings.queue_batches)
         self.attach_bridge(bridge)
         self.server = self.make_server(als_settings, bridge.offer)
@@ -96,19 +103,19 @@ class AccessLogReceiver(ComponentActor):
 
     # ---- input -----------------------------------------------------------------------------
     def on_bridge_items(self, items: list[Any]) -> None:
-        aggregator = self.aggregator
-        if aggregator is None:
+        aggregator, folder = self.aggregator, self.folder
+        if aggregator is None or folder is None:
             return
         mapper, received = self.mapper, 0
         for batch in items:
             if not isinstance(batch, AccessLogBatch):
                 continue
+            if batch.message is not None:
+                received += folder.fold(batch.identity, batch.message, batch.raw)
+                continue
             identity = batch.identity
             for entry in batch.entries:
-                peers = mapper.map(identity, entry)
-                if peers.source.kind == "Unknown" or peers.destination.kind == "Unknown":
-                    self.totals["unknown_peers_total"] += 1
-                aggregator.add(peers, entry)
+                aggregator.add(mapper.map(identity, entry), entry)
             received += len(batch.entries)
         self.totals["entries_received_total"] += received
 
@@ -142,7 +149,11 @@ class AccessLogReceiver(ComponentActor):
         if self.aggregator is None:
             return
         window = self.aggregator.flush()
-        self.totals["entries_overflow_total"] += window.counters.get("overflow_entries", 0)
+        counters = window.counters
+        self.totals["entries_overflow_total"] += counters.get("overflow_entries", 0)
+        self.totals["unknown_peers_total"] += counters.get("unknown_peer_entries", 0)
+        self.totals["unknown_enum_values_total"] += sum(
+            value for name, value in counters.items() if name.startswith("unknown_enum_values."))
         self.totals["windows_flushed_total"] += 1
         if not window.records:
             return

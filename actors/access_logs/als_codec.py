@@ -9,6 +9,12 @@ carry received/sent bytes. Errors are values, not crashes: an undecodable frame 
 message without identifier raises ``AlsProtocolError`` (the server turns it into a clear
 INVALID_ARGUMENT status) and is counted; enum numbers this schema does not know are counted and
 kept as ``UNKNOWN_<n>``.
+
+``parse`` is the cheap half the ALS server runs on its event loop: parse, identify, count, but no
+per-entry work; the consumer folds the parsed message straight into the aggregation
+(``l7_extraction``) or, for tests and replays, ``entries(message)`` makes the tuples.
+``peer_state`` (Istio's peer filter state, Any(Struct) → dict, memoized by its bytes) is shared
+by both.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from messages.wire.envoy.config.core.v3 import base_pb2
 from messages.wire.envoy.data.accesslog.v3 import accesslog_pb2
 from messages.wire.envoy.service.accesslog.v3 import als_pb2
 
-__all__ = ["RESPONSE_FLAG_CODES", "AccessLogEntry", "AlsProtocolError", "AlsStreamDecoder"]
+__all__ = ["HTTP_VERSIONS", "LOG_TYPES", "METHODS", "RESPONSE_FLAG_CODES", "AccessLogEntry",
+           "AlsProtocolError", "AlsStreamDecoder", "ParsedMessage", "duration_ms",
+           "peer_principal", "peer_state", "response_flags"]
 
 RESPONSE_FLAG_CODES = {
     "failed_local_healthcheck": "LH", "no_healthy_upstream": "UH",
@@ -40,11 +48,12 @@ RESPONSE_FLAG_CODES = {
     "no_filter_config_found": "NFCF", "duration_timeout": "DT", "upstream_protocol_error": "UPE",
     "no_cluster_found": "NC", "overload_manager": "OM", "dns_resolution_failure": "DF",
     "downstream_remote_reset": "DR"}
-_METHODS = {v.number: v.name for v in base_pb2.RequestMethod.DESCRIPTOR.values}
-_LOG_TYPES = {v.number: v.name for v in accesslog_pb2.AccessLogType.DESCRIPTOR.values}
-_HTTP_VERSIONS = {0: "HTTP", 1: "HTTP/1.0", 2: "HTTP/1.1", 3: "HTTP/2", 4: "HTTP/3"}
+METHODS = {v.number: v.name for v in base_pb2.RequestMethod.DESCRIPTOR.values}
+LOG_TYPES = {v.number: v.name for v in accesslog_pb2.AccessLogType.DESCRIPTOR.values}
+HTTP_VERSIONS = {0: "HTTP", 1: "HTTP/1.0", 2: "HTTP/1.1", 3: "HTTP/2", 4: "HTTP/3"}
 # serialized Istio peer Struct -> dict; peers repeat, Struct → dict costs ~50 µs. Read-only.
 _PEER_CACHE: dict[bytes, Mapping[str, Any] | None] = {}
+_FLAGS_CACHE: dict[bytes, tuple[str, ...]] = {}   # serialized ResponseFlags -> short codes
 
 
 class AlsProtocolError(ValueError):
@@ -83,8 +92,73 @@ class AccessLogEntry(NamedTuple):
     intermediate: bool
 
 
+class ParsedMessage(NamedTuple):
+    """One parsed ALS message: which oneof it carries and how many entries."""
+
+    message: als_pb2.StreamAccessLogsMessage
+    kind: str                 # "http_logs", "tcp_logs" or "" (no entries)
+    size: int                 # entries
+
+
 def _duration_ms(duration: Any) -> float:
     return float(duration.seconds * 1000.0 + duration.nanos / 1e6)
+
+
+def response_flags(common: Any) -> tuple[str, ...]:
+    """Envoy's short codes (``UH``, ``NR`` ...) of the flags set in ``response_flags``
+    (memoized by the flags' bytes: a handful of combinations recur)."""
+    flags = common.response_flags
+    raw = flags.SerializeToString()
+    known = _FLAGS_CACHE.get(raw)
+    if known is None:
+        known = tuple(RESPONSE_FLAG_CODES.get(f.name, f.name) for f, _ in flags.ListFields())
+        if len(_FLAGS_CACHE) >= 1024:
+            _FLAGS_CACHE.clear()
+        _FLAGS_CACHE[raw] = known
+    return known
+
+
+def duration_ms(common: Any) -> float:
+    """``duration``, else ``time_to_last_downstream_tx_byte``, in ms; -1.0 when neither."""
+    duration_pb = common.duration
+    duration = duration_pb.seconds * 1000.0 + duration_pb.nanos / 1e6
+    if duration == 0.0 and not common.HasField("duration"):
+        if common.HasField("time_to_last_downstream_tx_byte"):
+            return _duration_ms(common.time_to_last_downstream_tx_byte)
+        return -1.0
+    return float(duration)
+
+
+def peer_principal(common: Any, cluster: str, down_peer: Mapping[str, Any] | None) -> str:
+    """The peer certificate's first URI SAN, read only where the mapping can use it: on the
+    inbound view when the downstream peer's filter state did not name it."""
+    if (not cluster or cluster.startswith("inbound|")) and down_peer is None \
+            and common.HasField("tls_properties"):
+        sans = common.tls_properties.peer_certificate_properties.subject_alt_name
+        if sans:
+            return str(sans[0].uri)
+    return ""
+
+
+def peer_state(states: Any, key: str, counters: collections.Counter[str]
+               ) -> tuple[bytes, Mapping[str, Any] | None]:
+    """(raw bytes, dict) of the ``key`` (or ``wasm.<key>``) peer filter state; (b"", None)
+    when absent, (raw, None) when it is not a Struct (counted)."""
+    packed = states.get(key) or states.get(f"wasm.{key}")
+    if packed is None:
+        return b"", None
+    raw = packed.value
+    cached = _PEER_CACHE.get(raw)
+    if cached is None:
+        value = struct_pb2.Struct()
+        if not packed.Unpack(value):
+            counters["filter_state_not_struct"] += 1
+            return raw, None
+        cached = json_format.MessageToDict(value)
+        if len(_PEER_CACHE) >= 4096:
+            _PEER_CACHE.clear()
+        _PEER_CACHE[raw] = cached
+    return raw, cached
 
 
 class AlsStreamDecoder:
@@ -94,7 +168,8 @@ class AlsStreamDecoder:
         self.counters = counters if counters is not None else collections.Counter()
         self.identity: ProxyIdentity | None = None
 
-    def decode_bytes(self, raw: bytes) -> list[AccessLogEntry]:
+    def parse(self, raw: bytes) -> ParsedMessage:
+        """Parse and identify one message, count its entries; no per-entry work."""
         try:
             message = als_pb2.StreamAccessLogsMessage.FromString(raw)
         except DecodeError as exc:
@@ -102,9 +177,32 @@ class AlsStreamDecoder:
             raise AlsProtocolError("malformed_frames",
                                    f"malformed StreamAccessLogsMessage ({len(raw)} bytes): {exc}"
                                    ) from exc
-        return self.decode(message)
+        self.identify(message)
+        kind = message.WhichOneof("log_entries")
+        if kind == "http_logs":
+            count = len(message.http_logs.log_entry)
+        elif kind == "tcp_logs":
+            count = len(message.tcp_logs.log_entry)
+        else:
+            self.counters["empty_messages"] += 1
+            return ParsedMessage(message, "", 0)
+        self.counters[f"{kind}_entries"] += count
+        return ParsedMessage(message, kind, count)
+
+    def decode_bytes(self, raw: bytes) -> list[AccessLogEntry]:
+        return self.entries(self.parse(raw).message)
 
     def decode(self, message: als_pb2.StreamAccessLogsMessage) -> list[AccessLogEntry]:
+        self.identify(message)
+        kind = message.WhichOneof("log_entries")
+        if kind:
+            self.counters[f"{kind}_entries"] += len(getattr(message, kind).log_entry)
+        else:
+            self.counters["empty_messages"] += 1
+        return self.entries(message)
+
+    def identify(self, message: als_pb2.StreamAccessLogsMessage) -> None:
+        """Keep the stream's identity from its first message; raise if it never came."""
         if message.HasField("identifier"):
             if self.identity is not None:
                 self.counters["identifier_repeated"] += 1
@@ -117,16 +215,15 @@ class AlsStreamDecoder:
             self.counters["missing_identifier"] += 1
             raise AlsProtocolError("missing_identifier",
                                    "first StreamAccessLogsMessage of a stream has no identifier")
+
+    def entries(self, message: als_pb2.StreamAccessLogsMessage) -> list[AccessLogEntry]:
+        """The message's entries as plain tuples (enum names, peers as dicts)."""
         kind = message.WhichOneof("log_entries")
         if kind == "http_logs":
-            entries = [self._http(e) for e in message.http_logs.log_entry]
-        elif kind == "tcp_logs":
-            entries = [self._tcp(e) for e in message.tcp_logs.log_entry]
-        else:
-            self.counters["empty_messages"] += 1
-            return []
-        self.counters[f"{kind}_entries"] += len(entries)
-        return entries
+            return [self._http(e) for e in message.http_logs.log_entry]
+        if kind == "tcp_logs":
+            return [self._tcp(e) for e in message.tcp_logs.log_entry]
+        return []
 
     def _enum(self, table: dict[int, str], number: int, what: str) -> str:
         name = table.get(number)
@@ -138,31 +235,15 @@ class AlsStreamDecoder:
     def _common(self, kind: str, common: accesslog_pb2.AccessLogCommon, protocol: str,
                 method: str, authority: str, path: str, code: int, grpc_status: str,
                 request_bytes: int, response_bytes: int) -> AccessLogEntry:
-        # Hot path (tens of thousands of entries/s): every protobuf attribute read costs
-        # ~0.5 µs under upb, so read each once and only what mapping/aggregation can use.
-        flags: tuple[str, ...] = ()
-        if common.HasField("response_flags"):
-            flags = tuple(RESPONSE_FLAG_CODES.get(f.name, f.name)
-                          for f, _ in common.response_flags.ListFields())
-        duration_pb = common.duration
-        duration = duration_pb.seconds * 1000.0 + duration_pb.nanos / 1e6
-        if duration == 0.0 and not common.HasField("duration"):
-            if common.HasField("time_to_last_downstream_tx_byte"):
-                duration = _duration_ms(common.time_to_last_downstream_tx_byte)
-            else:
-                duration = -1.0
+        flags = response_flags(common) if common.HasField("response_flags") else ()
+        duration = duration_ms(common)
         cluster = common.upstream_cluster
         down_peer = up_peer = None
         states = common.filter_state_objects
         if states:
-            down_peer = self._peer(states, "downstream_peer")
-            up_peer = self._peer(states, "upstream_peer")
-        principal = ""
-        inbound_view = not cluster or cluster.startswith("inbound|")
-        if inbound_view and down_peer is None and common.HasField("tls_properties"):
-            sans = common.tls_properties.peer_certificate_properties.subject_alt_name
-            if sans:
-                principal = sans[0].uri
+            down_peer = peer_state(states, "downstream_peer", self.counters)[1]
+            up_peer = peer_state(states, "upstream_peer", self.counters)[1]
+        principal = peer_principal(common, cluster, down_peer)
         down_remote = common.downstream_remote_address.socket_address
         down_local = common.downstream_local_address.socket_address
         up_remote = common.upstream_remote_address.socket_address
@@ -173,35 +254,15 @@ class AlsStreamDecoder:
             authority, path, code, grpc_status, flags, request_bytes, response_bytes, cluster,
             down_remote.address, down_local.address, down_local.port_value, up_remote.address,
             up_remote.port_value, principal, down_peer, up_peer,
-            _LOG_TYPES.get(log_type) or self._enum(_LOG_TYPES, log_type, "access_log_type"),
+            LOG_TYPES.get(log_type) or self._enum(LOG_TYPES, log_type, "access_log_type"),
             common.intermediate_log_entry)
-
-    def _peer(self, states: Any, key: str) -> Mapping[str, Any] | None:
-        packed = states.get(key) or states.get(f"wasm.{key}")
-        if packed is None:
-            return None
-        raw = packed.value
-        cached = _PEER_CACHE.get(raw)
-        if cached is None:
-            cached = self._struct(packed)
-            if len(_PEER_CACHE) >= 4096:
-                _PEER_CACHE.clear()
-            _PEER_CACHE[raw] = cached
-        return cached
-
-    def _struct(self, packed: Any) -> Mapping[str, Any] | None:
-        value = struct_pb2.Struct()
-        if not packed.Unpack(value):
-            self.counters["filter_state_not_struct"] += 1
-            return None
-        return json_format.MessageToDict(value)
 
     def _http(self, entry: accesslog_pb2.HTTPAccessLogEntry) -> AccessLogEntry:
         request, response = entry.request, entry.response
         number = request.request_method
-        method = _METHODS.get(number) or self._enum(_METHODS, number, "request_method")
+        method = METHODS.get(number) or self._enum(METHODS, number, "request_method")
         version = entry.protocol_version
-        protocol = _HTTP_VERSIONS.get(version) or self._enum(_HTTP_VERSIONS, version,
+        protocol = HTTP_VERSIONS.get(version) or self._enum(HTTP_VERSIONS, version,
                                                              "protocol_version")
         grpc_status = ""
         if version >= 3:  # gRPC needs HTTP/2+: its status is in the trailers

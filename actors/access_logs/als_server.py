@@ -3,13 +3,15 @@
 Owns ``/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs`` on the configured
 host:port. It must be asyncio: every sidecar keeps one client stream open forever and a sync
 server pins one worker thread per stream. Each stream gets an ``AlsStreamDecoder`` (the
-identifier arrives only in the first message) and every decoded message becomes one
-``AccessLogBatch`` handed to an injected bounded sink (a callable returning False when full, or
-a ``queue.Queue``); a full sink drops the batch and counts it (L7 logs are a lossy source, the
-event loop never blocks on a consumer). Malformed frames and a missing identifier end that
-stream with INVALID_ARGUMENT and a counter; messages over ``max_message_bytes`` end it with
-RESOURCE_EXHAUSTED and counted (``oversized_messages``; past 4x the limit gRPC itself refuses
-them and the stream shows as ``streams_without_messages``); nothing crashes the server.
+identifier arrives only in the first message); the event loop only parses and identifies each
+message (no per-entry work: the consumer folds the parsed message, ``l7_extraction``) and hands
+it on as one ``AccessLogBatch`` to an injected bounded sink (a callable returning False when
+full, or a ``queue.Queue``); a full sink drops the batch and counts it (L7 logs are a lossy
+source, the event loop never blocks on a consumer). Malformed frames and a missing identifier
+end that stream with INVALID_ARGUMENT and a counter; messages over ``max_message_bytes`` end it
+with RESOURCE_EXHAUSTED and counted (``oversized_messages``; past 4x the limit gRPC itself
+refuses them and the stream shows as ``streams_without_messages``); nothing crashes the server.
+Unknown enum values are the consumer's to count (``l7_extraction``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import dataclasses
 import logging
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -40,10 +42,20 @@ _EMPTY_RESPONSE = als_pb2.StreamAccessLogsResponse().SerializeToString()
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class AccessLogBatch:
-    """The entries of one ALS message and the proxy that sent them."""
+    """One ALS message's entries and the proxy that sent them: the parsed ``message`` (and the
+    ``raw`` bytes it was parsed from, ``count`` entries) from the server, or decoded
+    ``entries`` (replays and tests)."""
 
     identity: ProxyIdentity
-    entries: list[AccessLogEntry]
+    entries: Sequence[AccessLogEntry] = ()
+    message: Any = None
+    raw: bytes = b""
+    count: int = 0
+
+    @property
+    def size(self) -> int:
+        """How many entries the batch carries, in either form."""
+        return self.count if self.message is not None else len(self.entries)
 
 
 AccessLogSink = Callable[[AccessLogBatch], bool]
@@ -166,12 +178,13 @@ class AccessLogServer:
                                f"max_message_bytes {limit}")
                     break
                 try:
-                    entries = decoder.decode_bytes(raw)
+                    parsed = decoder.parse(raw)
                 except AlsProtocolError as exc:
                     failure = (grpc.StatusCode.INVALID_ARGUMENT, str(exc))
                     break
-                if entries and decoder.identity is not None:
-                    self._deliver(AccessLogBatch(decoder.identity, entries))
+                if parsed.size and decoder.identity is not None:
+                    self._deliver(AccessLogBatch(decoder.identity, message=parsed.message,
+                                                 raw=raw, count=parsed.size))
         except (grpc.RpcError, asyncio.CancelledError) as exc:
             counters["streams_failed"] += 1
             logger.info("ALS stream from %s ended abnormally: %s",
@@ -198,7 +211,7 @@ class AccessLogServer:
     def _deliver(self, batch: AccessLogBatch) -> None:
         if self._sink(batch):
             self.counters["batches_delivered"] += 1
-            self.counters["entries_delivered"] += len(batch.entries)
+            self.counters["entries_delivered"] += batch.size
         else:
             self.counters["batches_dropped"] += 1
-            self.counters["entries_dropped_sink_full"] += len(batch.entries)
+            self.counters["entries_dropped_sink_full"] += batch.size

@@ -9,14 +9,21 @@ bucket map is bounded: past ``max_buckets`` (default 256, i.e. a span of 1.04^25
 between the fastest and slowest request of one key, e.g. 1 ms … 28 s) the two lowest buckets
 merge, so only the extreme low tail loses accuracy, never p50/p95/p99 unless they sit in it.
 Memory: at most ``max_buckets`` small-int dict entries (~80 B each, ≤ ~20 KiB) per sketch.
-Plain logic, no dependencies.
+``add_many_each`` folds batches of values into many sketches with one numpy pass (the aggregator
+collects each key's latencies in a flat ``array('d')`` and folds all keys at flush): a vectorised
+log and one ``unique`` instead of a Python call per value; every value lands in the bucket
+``add`` gives it, and the lowest buckets are collapsed once, after the batch. ``quantiles``
+answers several ranks with one sort. Plain logic.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-__all__ = ["LatencySketch"]
+import numpy as np
+
+__all__ = ["LatencySketch", "add_many_each"]
 
 
 class LatencySketch:
@@ -54,18 +61,49 @@ class LatencySketch:
             low, second = sorted(buckets)[:2]
             buckets[second] += buckets.pop(low)
 
+    def add_many(self, values_ms: Sequence[float] | np.ndarray) -> None:
+        """Add every value of a batch (a sequence, ``array('d')`` or float array)."""
+        add_many_each([self], [values_ms])
+
+    def _collapse(self) -> None:
+        buckets = self._buckets
+        excess = len(buckets) - self.max_buckets
+        if excess > 0:
+            ordered = sorted(buckets)
+            merged = sum(buckets.pop(index) for index in ordered[:excess])
+            buckets[ordered[excess]] += merged
+
     def merge(self, other: LatencySketch) -> None:
         if abs(other.gamma - self.gamma) > 1e-12:
             raise ValueError("cannot merge sketches with different accuracy")
         for index, count in other._buckets.items():
             self._buckets[index] = self._buckets.get(index, 0) + count
-        while len(self._buckets) > self.max_buckets:
-            low, second = sorted(self._buckets)[:2]
-            self._buckets[second] += self._buckets.pop(low)
+        self._collapse()
         self.zero_count += other.zero_count
         self.count += other.count
         self.sum_ms += other.sum_ms
         self.max_ms = max(self.max_ms, other.max_ms)
+
+    def quantiles(self, *qs: float) -> list[float]:
+        """Several quantiles (ascending ``qs``) with one pass over the sorted buckets."""
+        if self.count == 0:
+            return [0.0] * len(qs)
+        out: list[float] = []
+        ranks = iter([q * (self.count - 1) for q in qs])
+        rank = next(ranks, None)
+        seen = self.zero_count
+        while rank is not None and rank < seen:
+            out.append(0.0)
+            rank = next(ranks, None)
+        for index in sorted(self._buckets):
+            if rank is None:
+                break
+            seen += self._buckets[index]
+            while rank is not None and rank < seen:
+                out.append(2 * self.gamma ** index / (self.gamma + 1))
+                rank = next(ranks, None)
+        out.extend(self.max_ms for _ in range(len(qs) - len(out)))
+        return out
 
     def quantile(self, q: float) -> float:
         """The q-quantile (0 ≤ q ≤ 1) in milliseconds; 0.0 for an empty sketch."""
@@ -80,3 +118,43 @@ class LatencySketch:
             if rank < seen:
                 return 2 * self.gamma ** index / (self.gamma + 1)
         return self.max_ms
+
+
+def add_many_each(sketches: Sequence[LatencySketch],
+                  batches: Sequence[Sequence[float] | np.ndarray]) -> None:
+    """``sketches[i].add_many(batches[i])`` for every i, with one numpy pass over all values
+    (per-sketch numpy calls would cost more than the values for small batches)."""
+    first = sketches[0] if sketches else None
+    if first is None or any(s.gamma != first.gamma or s.min_ms != first.min_ms
+                            for s in sketches):
+        for sketch, batch in zip(sketches, batches, strict=True):
+            add_many_each([sketch], [batch])
+        return
+    lengths = np.array([len(batch) for batch in batches], dtype=np.int64)
+    if not lengths.any():
+        return
+    values = np.concatenate([np.asarray(b, dtype=np.float64) for b in batches if len(b)])
+    owners = np.repeat(np.arange(len(sketches)), lengths)
+    positive = values > first.min_ms
+    values, owners = values[positive], owners[positive]
+    positives = np.bincount(owners, minlength=len(sketches))
+    sums = np.bincount(owners, weights=values, minlength=len(sketches))
+    maxima = np.zeros(len(sketches))
+    np.maximum.at(maxima, owners, values)
+    if values.size:
+        indexes = np.ceil(np.log(values) / first._log_gamma).astype(np.int64)
+        low = int(indexes.min())
+        span = int(indexes.max()) - low + 1
+        pairs, counts = np.unique(owners * span + (indexes - low), return_counts=True)
+        for pair, count in zip(pairs.tolist(), counts.tolist(), strict=True):
+            buckets = sketches[pair // span]._buckets
+            index = pair % span + low
+            buckets[index] = buckets.get(index, 0) + count
+    for number, sketch in enumerate(sketches):
+        total = int(lengths[number])
+        if total:
+            sketch.count += total
+            sketch.zero_count += total - int(positives[number])
+            sketch.sum_ms += float(sums[number])
+            sketch.max_ms = max(sketch.max_ms, float(maxima[number]))
+            sketch._collapse()

@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
 __all__ = ["MappedPeers", "PodIpIndex", "ProxyIdentity", "WorkloadIndexPods", "WorkloadMapper",
-           "WorkloadRef", "parse_spiffe", "proxy_identity"]
+           "WorkloadRef", "cluster_route", "is_inbound_cluster", "parse_spiffe", "peer_workload",
+           "proxy_identity"]
 
 _OWNER_KINDS = {"deployments": "Deployment", "statefulsets": "StatefulSet",
                 "daemonsets": "DaemonSet", "replicasets": "ReplicaSet", "jobs": "Job",
@@ -88,6 +89,10 @@ class WorkloadIndexPods:
         kind, name = found if found else ("Pod", pod)
         return WorkloadRef(namespace, kind, name)
 
+    def is_empty(self) -> bool:
+        """True while the index holds no pod at all (no IP can resolve)."""
+        return not getattr(self.index, "pods", True)
+
 
 def _string(metadata: Mapping[str, Any], key: str) -> str:
     value = metadata.get(key)
@@ -134,7 +139,7 @@ def parse_spiffe(uri: str) -> WorkloadRef | None:
     return None
 
 
-def _from_peer_state(state: Mapping[str, Any] | None) -> WorkloadRef | None:
+def peer_workload(state: Mapping[str, Any] | None) -> WorkloadRef | None:
     if not state:
         return None
     name = state.get("workload") or state.get("name")
@@ -148,7 +153,7 @@ def _from_peer_state(state: Mapping[str, Any] | None) -> WorkloadRef | None:
 _CLUSTERS: dict[str, tuple[int, WorkloadRef | None]] = {}
 
 
-def _from_cluster(cluster: str) -> tuple[int, WorkloadRef | None]:
+def cluster_route(cluster: str) -> tuple[int, WorkloadRef | None]:
     """``outbound|8080|subset|cart.shop.svc.cluster.local`` → (8080, (shop, Service, cart)),
     memoized (a mesh has a bounded set of clusters; the memo is reset past 4,096)."""
     known = _CLUSTERS.get(cluster)
@@ -170,11 +175,24 @@ def _parse_cluster(cluster: str) -> tuple[int, WorkloadRef | None]:
     return port, (WorkloadRef("", "ServiceEntry", parts[3]) if parts[3] else None)
 
 
+def is_inbound_cluster(cluster: str) -> bool:
+    """An ``inbound|…`` or inbound passthrough cluster: the destination sidecar's view."""
+    return cluster.startswith("inbound|") or cluster in _INBOUND_PASSTHROUGH
+
+
 class WorkloadMapper:
     """Maps (proxy, entry fields) to reporter, source, destination and port."""
 
     def __init__(self, pod_index: PodIpIndex | None = None) -> None:
         self.pod_index = pod_index
+
+    def resolves_ips(self) -> bool:
+        """Whether a pod IP can name a peer now (an index that may hold pods)."""
+        index = self.pod_index
+        if index is None:
+            return False
+        is_empty = getattr(index, "is_empty", None)
+        return not is_empty() if is_empty is not None else True
 
     def _by_ip(self, ip: str) -> WorkloadRef | None:
         if self.pod_index is None or not ip:
@@ -182,7 +200,7 @@ class WorkloadMapper:
         return self.pod_index.workload_for_ip(ip)
 
     def direction(self, proxy: ProxyIdentity, cluster: str, local_ip: str) -> str:
-        if cluster.startswith("inbound|") or cluster in _INBOUND_PASSTHROUGH:
+        if is_inbound_cluster(cluster):
             return "inbound"
         if cluster:
             return "outbound"
@@ -192,13 +210,13 @@ class WorkloadMapper:
         """``entry`` is an ``als_codec.AccessLogEntry`` (duck-typed to keep this module pure)."""
         cluster: str = entry.upstream_cluster
         if self.direction(proxy, cluster, entry.downstream_local_ip) == "inbound":
-            source = (_from_peer_state(entry.downstream_peer)
+            source = (peer_workload(entry.downstream_peer)
                       or parse_spiffe(entry.peer_principal)
                       or self._by_ip(entry.downstream_remote_ip) or UNKNOWN)
-            port = _from_cluster(cluster)[0] or entry.downstream_local_port
+            port = cluster_route(cluster)[0] or entry.downstream_local_port
             return MappedPeers("destination", source, proxy.workload, port)
-        port, service = _from_cluster(cluster)
-        destination = _from_peer_state(entry.upstream_peer) or self._by_ip(
+        port, service = cluster_route(cluster)
+        destination = peer_workload(entry.upstream_peer) or self._by_ip(
             entry.upstream_remote_ip) or service
         if destination is None:
             host = entry.authority.rpartition(":")[0] or entry.authority

@@ -1,3 +1,4 @@
+import array
 import random
 
 import pytest
@@ -111,3 +112,33 @@ def test_settings_problems():
     for fragment in ("access_logs.port", "access_logs.max_keys", "access_logs.host: must be a",
                      "access_logs.nope: unknown"):
         assert fragment in joined
+
+
+def test_sketch_add_many_places_values_like_add():
+    rng = random.Random(9)
+    values = [rng.lognormvariate(2, 2) for _ in range(30_000)] + [0.0, 0.0005, 0.001]
+    one_by_one, batched = LatencySketch(), LatencySketch()
+    for value in values:
+        one_by_one.add(value)
+    batched.add_many(values[:10_000])
+    batched.add_many(array.array("d", values[10_000:]))
+    batched.add_many([])
+    assert batched._buckets == one_by_one._buckets
+    assert (batched.count, batched.zero_count, batched.max_ms) == (
+        one_by_one.count, one_by_one.zero_count, one_by_one.max_ms)
+    assert batched.sum_ms == pytest.approx(one_by_one.sum_ms)
+    bounded = LatencySketch(max_buckets=8)
+    bounded.add_many([2.0 ** e for e in range(-3, 30)])
+    assert len(bounded._buckets) <= 8
+    assert bounded.quantile(1.0) == pytest.approx(2.0 ** 29, rel=0.02)
+
+
+def test_pending_latencies_are_folded_past_the_bound_and_at_flush():
+    pairs = [p for p in _fixture() if not p[1].intermediate]
+    bounded = L7Aggregator(clock=FakeClock(), max_pending_latencies=7)
+    unbounded = L7Aggregator(clock=FakeClock())
+    for peers, entry in pairs:
+        bounded.add(peers, entry)
+        unbounded.add(peers, entry)
+    assert bounded.pending_latencies < 7
+    assert bounded.flush().records == unbounded.flush().records

@@ -1,9 +1,10 @@
 import collections
+import random
 
 import pytest
 
 from actors.access_logs.als_codec import AlsStreamDecoder
-from actors.access_logs.path_normalization import normalize_path
+from actors.access_logs.path_normalization import PathNormalizer, normalize_path
 from actors.access_logs.workload_mapping import (
     WorkloadIndexPods,
     WorkloadMapper,
@@ -129,3 +130,38 @@ def test_workload_index_adapter():
     assert pods.workload_for_ip("10.1.1.1") == WorkloadRef("shop", "Deployment", "cart")
     assert pods.workload_for_ip("10.1.1.2") == WorkloadRef("shop", "Pod", "loner")
     assert pods.workload_for_ip("10.9.9.9") is None
+
+
+def _random_paths(count, seed=5):
+    rng = random.Random(seed)
+    pieces = ["", "api", "v1", "9", "12,3", "1.5", "10-20", "a1", "x@y.z", "a.b", "Method",
+              "12345678-1234-1234-1234-123456789012", "deadbeefdeadbeefcafe", "x" * 70,
+              "0123456789abcdef0", "eyJhbGciOiJIUzI1NiJ9abc123XYZ", "{id}", "…", "?q=/1", "#f"]
+    paths = ["", "/", "//", "abc", "abc/1", "1/2/3", "/a?x=/1", "/a#/1", "/pkg.Svc/Method",
+             "/" + "s" * 70 + ".x/M", "/a//1", "/api/v1/items?page=2",
+             "/a.b/" + "x" * 70 + "/123", "/a.b/" + "x" * 70 + "?q"]  # a head, gRPC-shaped
+    for _ in range(count):
+        kind = rng.randrange(4)
+        if kind == 0:
+            paths.append("".join(rng.choice("af09-_.,:@~+=/?#xZ")
+                                 for _ in range(rng.randrange(40))))
+        elif kind == 1:
+            paths.append(rng.choice(["", "/"]) + "/".join(
+                rng.choice(pieces) for _ in range(rng.randrange(1, 12)))
+                + rng.choice(["", "", "?", "#x", "?q=/1"]))
+        elif kind == 2:
+            paths.append(f"/api/v1/orders/{rng.randrange(10**6)}")
+        else:
+            paths.append(f"/v1/pay/{rng.getrandbits(128):032x}/capture?x={rng.randrange(9)}")
+    return paths
+
+
+@pytest.mark.parametrize(("max_segments", "max_chars"), [(8, 64), (3, 5), (1, 1), (20, 200)])
+@pytest.mark.parametrize("max_cached", [32, 4096])   # small memos: resets happen too
+def test_path_normalizer_equals_normalize_path(max_segments, max_chars, max_cached):
+    normalizer = PathNormalizer(max_segments=max_segments, max_segment_chars=max_chars,
+                                max_cached=max_cached)
+    for _ in range(2):   # cold, then with the memos filled
+        for path in _random_paths(4000):
+            assert normalizer(path) == normalize_path(
+                path, max_segments=max_segments, max_segment_chars=max_chars), path
