@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from actors.metrics.series import MetricKind, ResourceContext, SeriesIdentity
+from actors.metrics.series import MetricKind, ResourceContext, SeriesIdentity, SeriesMeta
 
-__all__ = ["SeriesCache", "any_to_str", "attribute_key"]
+__all__ = ["SeriesCache", "SeriesKey", "any_to_str", "attribute_key"]
+
+SeriesKey = tuple[str, MetricKind, tuple[tuple[str, str], ...]]   # metric, kind, point attrs
 
 
 def any_to_str(value: Any) -> str:
@@ -54,25 +56,36 @@ def attribute_key(attributes: Any) -> tuple[tuple[str, str], ...]:
 
 
 class SeriesCache:
-    """Identities seen in earlier requests: (resource context, metric, kind) → {point attribute
-    key → SeriesIdentity}. Steady exporters resend the same series every interval, so a hit
-    skips label merging, sorting and identity building. Bounded: cleared when it grows past
-    ``max_entries`` (checked between requests). Safe to share between receiver threads."""
+    """Identities seen in earlier requests: resource context → {(metric, kind, point attribute
+    key) → SeriesIdentity}. Steady exporters resend the same series every interval, so a hit
+    skips label merging, sorting and identity building. One dict per resource (not per
+    resource and metric: ~240 instead of ~600 bytes a series), strings interned and label
+    tuples and metadata shared. Bounded: cleared when it grows past ``max_entries`` (checked
+    between requests). Safe to share between receiver threads."""
 
     def __init__(self, max_entries: int = 100_000) -> None:
         self.max_entries = max_entries
         self.entries = 0
-        self._groups: dict[tuple[ResourceContext, str, MetricKind],
-                           dict[tuple[tuple[str, str], ...], SeriesIdentity]] = {}
+        self._groups: dict[ResourceContext, dict[SeriesKey, SeriesIdentity]] = {}
         self.contexts: dict[bytes, ResourceContext] = {}   # serialized Resource → context
+        self._label_sets: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
+        self._metas: dict[SeriesMeta, SeriesMeta] = {}
 
-    def group(self, context: ResourceContext, name: str,
-              kind: MetricKind) -> dict[tuple[tuple[str, str], ...], SeriesIdentity]:
-        """The attribute-key → identity map of one (resource, metric)."""
-        key = (context, name, kind)
-        found = self._groups.get(key)
+    def label_set(self, labels: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        """The shared copy of an (interned-string) label tuple: series of many pods with the
+        same labels hold one tuple instead of one each."""
+        return self._label_sets.setdefault(labels, labels)
+
+    def meta(self, meta: SeriesMeta) -> SeriesMeta:
+        """The shared copy of an equal ``SeriesMeta`` (one is built per metric per request;
+        templates and the frame encoder keep them for every series of a layout)."""
+        return self._metas.setdefault(meta, meta)
+
+    def group(self, context: ResourceContext) -> dict[SeriesKey, SeriesIdentity]:
+        """The (metric, kind, attribute key) → identity map of one resource."""
+        found = self._groups.get(context)
         if found is None:
-            found = self._groups[key] = {}
+            found = self._groups[context] = {}
         return found
 
     def trim(self) -> None:
@@ -80,4 +93,6 @@ class SeriesCache:
         if self.entries > self.max_entries or len(self.contexts) > self.max_entries:
             self._groups = {}
             self.contexts = {}
+            self._label_sets = {}
+            self._metas = {}
             self.entries = 0

@@ -7,14 +7,17 @@ ring has credit and emits the decoded requests as ``point_frames`` payloads (num
 bytes, several requests per link batch up to ``batch_points``). Backpressure never drops an
 accepted point: without credit (ring slow or restarting) the bridge fills and the server's
 ``ready`` check answers UNAVAILABLE, as it does while the link is not connected yet; OTLP
-exporters and Collectors retry that with backoff. Bad
-requests are the server's business (INVALID_ARGUMENT, partial_success); this actor only counts
-them. A bind failure fails the incarnation (the supervisor retries with backoff); a crash loses
-at most the requests in the bridge and the link's unacknowledged batches.
+exporters and Collectors retry that with backoff. Bad requests are the server's business
+(INVALID_ARGUMENT, partial_success); this actor only counts them. Every ``HEAP_TRIM_S`` after
+emitting it hands free heap pages back to the kernel (``actors.runtime.heap``: request bodies
+decoded on the gRPC threads). A bind failure fails the incarnation (the supervisor retries
+with backoff); a crash loses at most the requests in the bridge and the link's unacknowledged
+batches.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -23,7 +26,8 @@ from actors.metrics.decoded import DecodedMetrics
 from actors.metrics.otlp_server import OtlpMetricsServer
 from actors.metrics.point_frames import FrameEncoder
 from actors.metrics.settings import receiver_settings
-from actors.runtime.component_actor import ComponentActor
+from actors.runtime.component_actor import ComponentActor, TimerTag
+from actors.runtime.heap import HeapTrimmer
 from actors.runtime.io_bridge import IoBridge
 from messages.records import RecordKind
 
@@ -41,6 +45,11 @@ _SERVER_TOTALS = {"requests": "requests_total", "requests_accepted": "requests_a
                   "points_no_recorded_value": "points_no_recorded_value_total",
                   "bytes_received": "bytes_received_total"}
 _GAUGES = ("series_cache_entries", "template_bytes")
+HEAP_TRIM_S = 5.0    # free heap pages back to the kernel at most this often, after work
+
+
+class ReceiverTimer(enum.Enum):
+    HEAP_TRIM = "heap_trim"
 
 
 class OtlpReceiver(ComponentActor):
@@ -61,6 +70,7 @@ class OtlpReceiver(ComponentActor):
         self.emitted_points = 0
         self.emitted_batches = 0
         self.emitted_requests = 0
+        self.heap = HeapTrimmer()
 
     def configure(self, settings: dict[str, Any]) -> None:
         values, metrics_settings = receiver_settings(settings)
@@ -74,6 +84,12 @@ class OtlpReceiver(ComponentActor):
             workers=metrics_settings.receiver_workers)
         self.port = self.server.start()
         self._update_accepting()
+        self.start_timer(HEAP_TRIM_S, ReceiverTimer.HEAP_TRIM)
+
+    def on_timer(self, tag: TimerTag) -> None:
+        if tag.kind is ReceiverTimer.HEAP_TRIM:
+            self.heap.on_tick()
+            self.start_timer(HEAP_TRIM_S, ReceiverTimer.HEAP_TRIM)
 
     # ---- gRPC threads ----------------------------------------------------------------------
 
@@ -123,6 +139,7 @@ class OtlpReceiver(ComponentActor):
         self.emitted_points += points
         self.emitted_batches += 1
         self.emitted_requests += len(group)
+        self.heap.note_work()
 
     def drain_sources(self) -> None:
         """Stop accepting; everything already accepted goes into the link (BLOCK: queued)."""
@@ -148,6 +165,7 @@ class OtlpReceiver(ComponentActor):
             "batches_emitted_total": self.emitted_batches,
             "requests_emitted_total": self.emitted_requests,
             "series_blobs_packed_total": self.encoder.counters["series_blobs_packed"],
+            "heap_trims_total": self.heap.trims,
             "frame_cache_bytes": self.encoder.cache_bytes()}
         if self.server is not None:
             stats = self.server.stats()

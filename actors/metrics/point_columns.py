@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -117,10 +118,10 @@ class PointColumnsBuilder:
         if point_attrs:
             merged = dict(labels)
             merged.update(point_attrs)
-            labels = tuple(sorted(merged.items()))
-        return SeriesIdentity(name, kind, context.namespace, context.pod, context.container,
-                              context.node, context.workload_kind, context.workload_name,
-                              labels)
+            labels = self.cache.label_set(tuple(sorted(merged.items())))
+        return SeriesIdentity(name, kind, context.namespace, context.pod,
+                              context.container, context.node, context.workload_kind,
+                              context.workload_name, labels)
 
     def add_metric(self, context: ResourceContext, scope_name: str, scope_version: str,
                    metric: Any) -> None:
@@ -139,19 +140,23 @@ class PointColumnsBuilder:
         else:
             temporality = _TEMPORALITY.get(data.aggregation_temporality, Temporality.UNSPECIFIED)
             monotonic = kind == MetricKind.SUM and data.is_monotonic
-        meta = SeriesMeta(temporality, monotonic, metric.unit, metric.description, scope_name,
-                          scope_version, context.pod_uid)
+        meta = self.cache.meta(SeriesMeta(temporality, monotonic, metric.unit,
+                                          metric.description, scope_name, scope_version,
+                                          context.pod_uid))
         count = len(points)
         self.points_seen += count
-        name = metric.name
-        group = self.cache.group(context, name, kind)
+        name = sys.intern(metric.name)
+        group = self.cache.group(context)
         local, identities, append = self._local, self.identities, self.series.append
         first_row = len(self.series)
-        for key in [tuple([(kv.key, kv.value.string_value or any_to_str(kv.value))
-                           for kv in p.attributes]) for p in points]:
-            identity = group.get(key)
+        intern, label_set = sys.intern, self.cache.label_set
+        for attrs in [tuple([(kv.key, kv.value.string_value or any_to_str(kv.value))
+                             for kv in p.attributes]) for p in points]:
+            identity = group.get((name, kind, attrs))
             if identity is None:
-                identity = group[key] = self._identity(context, name, kind, key)
+                attrs = label_set(tuple([(intern(k), intern(v)) for k, v in attrs]))
+                identity = group[(name, kind, attrs)] = self._identity(context, name, kind,
+                                                                       attrs)
                 self.cache.entries += 1
             index = local.get(id(identity))
             if index is None:

@@ -39,7 +39,7 @@ def _increments(store: RingStore, slot: int, mask_row: np.ndarray,
     order = store.ring_order(np.array([slot]))[0]
     bounds, count, _, _, counts = store.histograms.read(slot, order)
     times = store.times[slot, order]
-    flags = store.flags[slot, order]
+    flags = store.flags.read(np.array([slot]), order[None, :])[0]
     if store.index.meta(slot).temporality == Temporality.DELTA:
         increase, carries = counts, mask_row
     else:
@@ -73,7 +73,7 @@ def _exp_increments(store: RingStore, slot: int, mask_row: np.ndarray,
     order = store.ring_order(np.array([slot]))[0]
     records = store.records.read(slot, order)
     times = store.times[slot, order]
-    flags = store.flags[slot, order]
+    flags = store.flags.read(np.array([slot]), order[None, :])[0]
     delta = store.index.meta(slot).temporality == Temporality.DELTA
     steps: list[ExpDistribution | None] = [None] * buckets.count
     previous: tuple[ExpDistribution, float] | None = None

@@ -1,6 +1,7 @@
 """The numpy ring store: per-series rings of the newest ``ring_size`` points, bounded in series.
 
-Owns the series slots (2-D arrays [slot, ring]: int64 ns timestamps, float64 values, uint8 flags),
+Owns the series slots (2-D arrays [slot, ring]: int64 ns timestamps, float64 values; point
+flags in ``PointFlags``, stored only for series that have any),
 the secondary indexes (namespace, workload, pod, metric name), the side storage of histograms,
 retention (too-old points refused, stale series evicted and their slots reused) and the byte
 accounting shown on /status. Ingest is vectorised: points are sorted by (slot, time) once and
@@ -18,6 +19,7 @@ import numpy as np
 
 from actors.metrics.decoded import DecodedMetrics, ExponentialHistogramPoint
 from actors.metrics.k8s_context import PodWorkloadResolver, resolve_workload
+from actors.metrics.point_flags import PointFlags
 from actors.metrics.series import FLAG_RESET, ResourceContext, SeriesIdentity, SeriesMeta
 from actors.metrics.side_storage import BucketPools, ObjectRings
 from actors.metrics.store_index import SeriesIndex
@@ -60,7 +62,7 @@ class RingStore:
         self._capacity = 0
         self.times = np.zeros((0, ring_size), dtype=np.int64)
         self.values = np.zeros((0, ring_size), dtype=np.float64)
-        self.flags = np.zeros((0, ring_size), dtype=np.uint8)
+        self.flags = PointFlags(ring_size)
         self.head = np.zeros(0, dtype=np.int64)
         self.filled = np.zeros(0, dtype=np.int64)
         self.last_ns = np.zeros(0, dtype=np.int64)
@@ -70,7 +72,6 @@ class RingStore:
         self._evicted_in_batch = False
         self._generation = 0     # bumped whenever a series is removed
         self._shape_slots: dict[int, tuple[int, np.ndarray]] = {}
-        self._by_object: dict[int, int] = {}    # id(stored identity object) → slot
         self._grow(min(initial_capacity, max_series))
         self.counters = {"points_stored": 0, "series_created": 0, "series_refused": 0,
                          "points_refused_series_limit": 0, "points_out_of_order": 0,
@@ -82,15 +83,11 @@ class RingStore:
         self.times = np.concatenate([self.times, np.zeros((extra, self.ring_size), np.int64)])
         self.values = np.concatenate([self.values,
                                       np.full((extra, self.ring_size), np.nan)])
-        self.flags = np.concatenate([self.flags, np.zeros((extra, self.ring_size), np.uint8)])
         for name in ("head", "filled", "last_ns", "last_start", "created_ns"):
             setattr(self, name, np.concatenate([getattr(self, name), np.zeros(extra, np.int64)]))
         self._capacity = capacity
 
     def _slot_for(self, identity: SeriesIdentity, meta: SeriesMeta) -> int:
-        slot = self._by_object.get(id(identity))      # the stored object itself: no hashing
-        if slot is not None and self.index.identities[slot] is identity:
-            return slot
         slot = self.index.slot_of.get(identity)
         if slot is not None:
             return slot
@@ -111,7 +108,6 @@ class RingStore:
             if self.index.live >= self.max_series:
                 return _REFUSED
         slot = self.index.add(identity, meta)
-        self._by_object[id(identity)] = slot
         if slot >= self._capacity:
             self._grow(min(self.max_series, max(2 * self._capacity, slot + 1)))
         self.created_ns[slot] = self.clock_ns()
@@ -188,7 +184,7 @@ class RingStore:
         order, s, t, pos, reset = (a[survive] for a in (order, s, t, pos, reset))
         self.times[s, pos] = t
         self.values[s, pos] = batch.value[order]
-        self.flags[s, pos] = np.where(reset, FLAG_RESET, 0).astype(np.uint8)
+        self.flags.write(s, pos, np.where(reset, FLAG_RESET, 0).astype(np.uint8))
         last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]
         group_slots = s[last]
         self.head[group_slots] = (self.head[group_slots] + sizes) % self.ring_size
@@ -234,13 +230,12 @@ class RingStore:
         if stale.size:
             self._generation += 1
         for slot in stale.tolist():
-            self._by_object.pop(id(self.index.identity(slot)), None)
             self.index.remove(slot)
             self.histograms.release(slot)
             self.records.release(slot)
         self.times[stale] = 0
         self.values[stale] = np.nan
-        self.flags[stale] = 0
+        self.flags.release(stale)
         for array in (self.head, self.filled, self.last_ns, self.last_start, self.created_ns):
             array[stale] = 0
         self.counters["series_evicted"] += len(stale)
@@ -257,13 +252,13 @@ class RingStore:
         """(times, values, flags) as [n, ring] arrays, oldest first; time 0 = empty."""
         order = self.ring_order(slots)
         rows = slots[:, None]
-        return self.times[rows, order], self.values[rows, order], self.flags[rows, order]
+        return self.times[rows, order], self.values[rows, order], self.flags.read(slots, order)
 
     def memory_bytes(self) -> int:
         """Bytes accounted: ring arrays, side storage and an estimate for indexes and labels."""
-        arrays = (self.times, self.values, self.flags, self.head, self.filled, self.last_ns,
+        arrays = (self.times, self.values, self.head, self.filled, self.last_ns,
                   self.last_start, self.created_ns)
-        return int(sum(a.nbytes for a in arrays) + self.histograms.nbytes()
+        return int(sum(a.nbytes for a in arrays) + self.flags.nbytes() + self.histograms.nbytes()
                    + self.records.nbytes() + self.index.label_bytes)
 
     def stats(self) -> dict[str, int]:

@@ -11,6 +11,7 @@ failed, 2 when it could not start.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import signal
@@ -18,7 +19,7 @@ import threading
 import time
 from types import FrameType
 
-from actors.runtime import status_http, thespian_system
+from actors.runtime import heap, status_http, thespian_system
 from actors.runtime.topology_model import Topology
 from messages.runtime import ComponentStatus
 
@@ -37,13 +38,22 @@ def preload_actor_modules(topology: Topology) -> list[str]:
     Each actor is a forked process; modules it imports after the fork (grpc, numpy, protobuf,
     the kubernetes helpers) are private to it, ~15-20 MB each. Imported once in the parent they
     are shared copy-on-write by every actor, which is what PSS summed over the tree measures.
-    Importing starts no threads (no channel or server exists yet), so forking stays safe."""
+    Importing starts no threads (no channel or server exists yet), so forking stays safe.
+    Then ``gc.freeze()``: the collector writes into the header of every object it examines, so
+    a child's first full collection would copy every page holding the inherited objects;
+    frozen, they are never examined (a forked child running a full collection: 13 MB private
+    unfrozen, 1 MB frozen; idle actors of the demo tree showed no measurable change, their
+    private pages come from their own allocations and refcount writes). And at most two malloc
+    arenas per process (``heap.limit_arenas``, inherited by every child; not measured apart)."""
     loaded = []
     for spec in topology.components.values():
         module = spec.actor_class.rpartition(".")[0]
         if module and module not in loaded:
             importlib.import_module(module)
             loaded.append(module)
+    gc.collect()
+    gc.freeze()
+    heap.limit_arenas()
     return loaded
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import gc
 import logging
 import os
 import signal
@@ -147,6 +148,7 @@ class Supervisor(ComponentActor):
 
     def _start_child(self, action: supervision.StartChild) -> None:
         spec = self._topo().components[action.component_id]
+        gc.freeze()     # the child is forked from here: keep its GC off the pages it shares
         try:
             address = self.createActor(spec.actor_class)
         except Exception as exc:  # a bad class path must not kill the supervisor
