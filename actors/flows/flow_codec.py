@@ -1,143 +1,58 @@
 """GetFlowsResponse → compact flow records, node-status and lost-event accounting.
 
-Owns the only translation from Hubble's wire bytes into plain ``FlowRecord`` tuples the
-aggregation understands. Every response is one of: a flow (→ a record), a relay ``node_status``
-event (counted per state, nodes remembered), or ``lost_events`` (the relay/agent says N events
-were lost: summed per source, never hidden). Bad input never raises: undecodable bytes count
-``malformed_frames``, enum numbers this schema does not know count ``unknown_enum_values`` and
-are kept as ``UNKNOWN_<n>``; an empty response counts ``empty``.
-Hot path: responses are parsed with the ``flow_view_codec`` view (endpoints, service, policies,
-addresses and event type as bytes); those byte strings key bounded caches (``CACHE_LIMIT``
-entries each, cleared when full and counted in ``decode_cache_resets``), so a pod seen before
-costs one dict lookup instead of a dozen upb reads. The source port is not even parsed: it never
-reaches a record.
+Owns the only translation from Hubble's wire bytes into the plain flows the aggregation
+understands. Every response is one of: a flow (→ a record), a relay ``node_status`` event
+(counted per state, nodes remembered), or ``lost_events`` (the relay/agent says N events were
+lost: summed per source, never hidden). Bad input never raises: undecodable bytes count
+``malformed_frames``, enum numbers this schema does not know count ``unknown_enum_values`` (per
+flow) and are kept as ``UNKNOWN_<n>``; an empty response counts ``empty_responses``.
+Hot path (``decode_many``): a batch of responses is framed as one ``flow_view_codec.BatchView``
+and parsed once; unknown fields (source port, uuid, summary, ...) are discarded, each flow's
+time is read and cleared, and the bytes that remain (endpoints, service, addresses, ports,
+verdict, policies, node, ...) key a bounded memo of ``FlowShape``s: a flow like one seen before
+costs one serialization and one dict lookup, and only a new shape is decoded field by field
+(``flow_fields_codec``, through bounded sub-message caches). The shape memo holds at most
+``CACHE_LIMIT`` entries and is cleared when full (``decode_cache_resets``).
+A batch that does not parse as a whole is decoded response by response.
 """
 
 from __future__ import annotations
 
 import collections
+import itertools
+import operator
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from actors.flows.flow_view_codec import ResponseView
+from actors.flows.flow_fields_codec import FlowFieldDecoder
+from actors.flows.flow_records import DecodedFlows, EndpointInfo, FlowRecord, FlowShape
+from actors.flows.flow_view_codec import BatchView, FlowView, frame_batch
 from messages.wire.flow import flow_pb2
 from messages.wire.observer import observer_pb2
 from messages.wire.relay import relay_pb2
 
 __all__ = ["CACHE_LIMIT", "EndpointInfo", "FlowDecoder", "FlowRecord"]
 
-_VERDICTS = {v.number: v.name for v in flow_pb2.Verdict.DESCRIPTOR.values}
-_DROP_REASONS = {v.number: v.name for v in flow_pb2.DropReason.DESCRIPTOR.values}
-_DIRECTIONS = {v.number: v.name for v in flow_pb2.TrafficDirection.DESCRIPTOR.values}
 _NODE_STATES = {v.number: v.name for v in relay_pb2.NodeState.DESCRIPTOR.values}
 _LOST_SOURCES = {v.number: v.name for v in flow_pb2.LostEventSource.DESCRIPTOR.values}
-_PORTED = frozenset(("TCP", "UDP", "SCTP"))
-CACHE_LIMIT = 16_384            # entries per sub-message cache (endpoints, addresses, ...)
+CACHE_LIMIT = 16_384            # shapes remembered (sub-message caches: flow_fields_codec)
+_ONEOF = "response_types"
+_FLOW, _TIME = operator.attrgetter("flow"), operator.attrgetter("time")
+_CLEAR, _SERIALIZE = FlowView.ClearField, FlowView.SerializeToString
+_MALFORMED = object()           # marks a flow whose sub-messages do not decode
 
 
-class EndpointInfo(NamedTuple):
-    """One side of a flow, as Hubble enriched it (namespace and workload may be empty)."""
-
-    namespace: str
-    pod: str
-    workload_kind: str
-    workload_name: str
-    identity: int
-    labels: tuple[str, ...]     # only for peers without a workload (see _endpoint)
-    cluster: str
-
-
-class FlowRecord(NamedTuple):
-    """One decoded flow; ``time_ns`` is the flow's own observation time (not ours)."""
-
-    time_ns: int
-    verdict: str
-    drop_reason: str
-    ip_version: int
-    source_ip: str
-    destination_ip: str
-    l4_protocol: str            # TCP/UDP/SCTP/ICMPv4/ICMPv6/VRRP/IGMP or "" when absent
-    destination_port: int       # 0 for protocols without ports
-    source: EndpointInfo
-    destination: EndpointInfo
-    destination_service: str    # "namespace/name" or ""
-    traffic_direction: str
-    is_reply: bool | None       # None = the datapath did not know
-    allowed_by: tuple[str, ...]  # "ingress:Kind:namespace/name" / "egress:..."
-    denied_by: tuple[str, ...]
-    node_name: str
-    event_type: int
-
-
-_EMPTY_ENDPOINT = EndpointInfo("", "", "", "", 0, (), "")
-_parse_view = ResponseView.FromString
-
-
-def _endpoint(raw: bytes) -> EndpointInfo:
-    """An endpoint's record; labels are kept only for peers no workload names (reserved/FQDN/
-    CIDR identities), where they are the peer's name."""
-    if not raw:
-        return _EMPTY_ENDPOINT
-    endpoint = flow_pb2.Endpoint.FromString(raw)
-    workloads = endpoint.workloads
-    if workloads:
-        first = workloads[0]
-        return EndpointInfo(endpoint.namespace, endpoint.pod_name, first.kind, first.name,
-                            endpoint.identity, (), endpoint.cluster_name)
-    return EndpointInfo(endpoint.namespace, endpoint.pod_name, "", "", endpoint.identity,
-                        tuple(endpoint.labels), endpoint.cluster_name)
-
-
-def _service(raw: bytes) -> str:
-    service = flow_pb2.Service.FromString(raw)
-    return f"{service.namespace}/{service.name}" if service.name else ""
-
-
-def _addresses(raw: bytes) -> tuple[int, str, str]:
-    ip = flow_pb2.IP.FromString(raw)
-    return ip.ipVersion, ip.source, ip.destination
-
-
-def _event_type(raw: bytes) -> int:
-    return flow_pb2.CiliumEventType.FromString(raw).type
-
-
-def _policy(raw: bytes) -> str:
-    policy = flow_pb2.Policy.FromString(raw)
-    return f"{policy.kind or 'Policy'}:{policy.namespace}/{policy.name}"
-
-
-class FlowDecoder:
+class FlowDecoder(FlowFieldDecoder):
     """Decodes responses and keeps the counters the status endpoint and the uplink report."""
 
     def __init__(self) -> None:
-        self.counters: collections.Counter[str] = collections.Counter()
+        super().__init__()
         self.node_states: dict[str, str] = {}   # node name -> last reported state
-        self._endpoints: dict[bytes, EndpointInfo] = {}
-        self._services: dict[bytes, str] = {b"": ""}
-        self._policies: dict[bytes, str] = {}
-        self._addresses: dict[bytes, tuple[int, str, str]] = {}
-        self._event_types: dict[bytes, int] = {}
-
-    def _enum_name(self, table: dict[int, str], number: int, what: str) -> str:
-        name = table.get(number)
-        if name is None:
-            self.counters[f"unknown_enum_values.{what}"] += 1
-            return f"UNKNOWN_{number}"
-        return name
-
-    def _cache_miss(self, cache: dict[bytes, Any], raw: bytes, parse: Any) -> Any:
-        if len(cache) >= CACHE_LIMIT:
-            cache.clear()
-            self.counters["decode_cache_resets"] += 1
-        value = cache[raw] = parse(raw)
-        return value
-
-    def decode_many(self, raws: Iterable[bytes]) -> list[FlowRecord]:
-        """The flow records of many serialized responses (others only counted), in order."""
-        return [record for record in map(self.decode_bytes, raws) if record is not None]
+        self._shapes: dict[bytes, FlowShape] = {}
+        self._flagged: list[FlowShape] = []     # shapes in the memo with unknown enum numbers
+        self._retired: list[FlowShape] = []     # flagged ones of a reset memo, not yet counted
 
     def decode(self, response: observer_pb2.GetFlowsResponse) -> FlowRecord | None:
         """``decode_bytes`` of an already-built response (tests and tools)."""
@@ -146,29 +61,113 @@ class FlowDecoder:
     def decode_bytes(self, raw: bytes) -> FlowRecord | None:
         """A record for a flow; ``None`` (after counting) for status, lost events, empties and
         undecodable bytes."""
+        flows = self.decode_many([raw])
+        return flows[0] if flows else None
+
+    def decode_many(self, raws: Iterable[bytes]) -> DecodedFlows:
+        """The flows of many serialized responses (others only counted), in order.
+
+        Column by column, mostly as ``map`` over the whole batch: each flow's time, then its
+        time cleared, its bytes serialized and looked up in the shape memo; only non-flow
+        responses and new shapes take a per-item Python path."""
+        raws = raws if isinstance(raws, list) else list(raws)
+        if not raws:
+            return DecodedFlows([], [])
         try:
-            response = _parse_view(raw)
+            batch = BatchView.FromString(frame_batch(raws))
         except DecodeError:
+            if len(raws) == 1:
+                self.counters["malformed_frames"] += 1
+                return DecodedFlows([], [])
+            return DecodedFlows.joined(self.decode_many([raw]) for raw in raws)
+        responses = batch.responses
+        flows = list(map(_FLOW, responses))   # a read-only default where a response is no flow
+        times = [stamp.seconds * 1_000_000_000 + stamp.nanos for stamp in map(_TIME, flows)]
+        if 0 in times:  # maybe not flows: status, lost events, empties (or a flow without time)
+            flows, times = self._only_flows(responses, flows, times)
+        collections.deque(map(_CLEAR, flows, itertools.repeat("time")), maxlen=0)
+        batch.DiscardUnknownFields()          # source ports, uuids, ...: never part of a shape
+        keys = list(map(_SERIALIZE, flows))
+        shapes: list[Any] = list(map(self._shapes.get, keys))
+        if None in shapes:
+            shapes, times = self._add_new_shapes(keys, flows, shapes, times)
+        self.counters["flows"] += len(times)
+        if self._flagged or self._retired:
+            self._count_unknown_enums(shapes)
+        return DecodedFlows(shapes, times)
+
+    def _only_flows(self, responses: Any, flows: list[Any], times: list[int]
+                    ) -> tuple[list[Any], list[int]]:
+        """Account the responses that are not flows and drop them from the columns."""
+        kept_flows, kept_times = [], []
+        for response, flow, time_ns in zip(responses, flows, times, strict=True):
+            if time_ns or response.WhichOneof(_ONEOF) == "flow":
+                kept_flows.append(flow)
+                kept_times.append(time_ns)
+            else:
+                self._other(response)
+        return kept_flows, kept_times
+
+    def _add_new_shapes(self, keys: list[bytes], flows: list[Any], shapes: list[Any],
+                        times: list[int]) -> tuple[list[FlowShape], list[int]]:
+        """Fill the memo misses (``None`` in ``shapes``); flows whose bytes do not decode are
+        dropped (counted as malformed)."""
+        index, malformed = 0, False
+        while True:
+            try:
+                index = shapes.index(None, index)
+            except ValueError:
+                break
+            shape = self._shapes.get(keys[index]) or self._new_shape(keys[index], flows[index])
+            shapes[index] = shape if shape is not None else _MALFORMED
+            malformed = malformed or shape is None
+            index += 1
+        if not malformed:
+            return shapes, times
+        valid = [shape is not _MALFORMED for shape in shapes]
+        return list(itertools.compress(shapes, valid)), list(itertools.compress(times, valid))
+
+    def _new_shape(self, shape_bytes: bytes, flow: Any) -> FlowShape | None:
+        """Decode a flow not seen before (its time already cleared) and remember its shape."""
+        unknown: list[str] = []
+        try:
+            record = self.record(flow, unknown)
+        except DecodeError:  # a sub-message (endpoint, policy, ...) that does not parse
             self.counters["malformed_frames"] += 1
             return None
-        return self._response(response)
+        shapes = self._shapes
+        if len(shapes) >= CACHE_LIMIT:
+            shapes.clear()
+            self._retired += self._flagged
+            self._flagged = []
+            self.counters["decode_cache_resets"] += 1
+        shape = shapes[shape_bytes] = FlowShape(record, tuple(unknown))
+        if unknown:
+            self._flagged.append(shape)
+        return shape
 
-    def _response(self, response: Any) -> FlowRecord | None:
+    def _count_unknown_enums(self, shapes: list[FlowShape]) -> None:
+        """Count ``unknown_enum_values.*`` once per flow of every flagged shape in the batch."""
+        per_shape = collections.Counter(shapes)
+        for shape in itertools.chain(self._flagged, self._retired):
+            flows = per_shape[shape]
+            if flows:
+                for name in shape.unknown_enums:
+                    self.counters[name] += flows
+        self._retired = []
+
+    def _other(self, response: Any) -> None:
+        """Account a response that is not a flow."""
         try:
-            kind = response.WhichOneof("response_types")
-            if kind == "flow":
-                record = self._flow(response.flow)
-                self.counters["flows"] += 1
-                return record
+            kind = response.WhichOneof(_ONEOF)
             if kind == "node_status":
                 self._node_status(relay_pb2.NodeStatusEvent.FromString(response.node_status))
             elif kind == "lost_events":
                 self._lost_events(flow_pb2.LostEvent.FromString(response.lost_events))
             else:
                 self.counters["empty_responses"] += 1
-        except DecodeError:  # a sub-message (endpoint, policy, event) that does not parse
+        except DecodeError:
             self.counters["malformed_frames"] += 1
-        return None
 
     def _node_status(self, status: relay_pb2.NodeStatusEvent) -> None:
         state = self._enum_name(_NODE_STATES, status.state_change, "node_state")
@@ -180,51 +179,3 @@ class FlowDecoder:
         source = self._enum_name(_LOST_SOURCES, lost.source, "lost_event_source")
         self.counters["lost_events"] += lost.num_events_lost
         self.counters[f"lost_events.{source}"] += lost.num_events_lost
-
-    def _policy_names(self, direction: str, raws: Iterable[bytes]) -> tuple[str, ...]:
-        cache = self._policies
-        return tuple(f"{direction}:{cache.get(raw) or self._cache_miss(cache, raw, _policy)}"
-                     for raw in raws)
-
-    def _flow(self, flow: Any) -> FlowRecord:
-        verdict = _VERDICTS.get(flow.verdict) or self._enum_name(_VERDICTS, flow.verdict,
-                                                                 "verdict")
-        drop_number = flow.drop_reason_desc or flow.drop_reason
-        drop = "" if not drop_number else (
-            _DROP_REASONS.get(drop_number)
-            or self._enum_name(_DROP_REASONS, drop_number, "drop_reason"))
-        l4 = flow.l4
-        protocol = l4.WhichOneof("protocol") or ""
-        port = getattr(l4, protocol).destination_port if protocol in _PORTED else 0
-        direction = _DIRECTIONS.get(flow.traffic_direction) or self._enum_name(
-            _DIRECTIONS, flow.traffic_direction, "traffic_direction")
-        allowed: tuple[str, ...] = ()
-        denied: tuple[str, ...] = ()
-        if flow.ingress_allowed_by or flow.egress_allowed_by:
-            allowed = (self._policy_names("ingress", flow.ingress_allowed_by)
-                       + self._policy_names("egress", flow.egress_allowed_by))
-        if flow.ingress_denied_by or flow.egress_denied_by:
-            denied = (self._policy_names("ingress", flow.ingress_denied_by)
-                      + self._policy_names("egress", flow.egress_denied_by))
-        endpoints, services, addresses = self._endpoints, self._services, self._addresses
-        raw = flow.source
-        source = endpoints.get(raw) or self._cache_miss(endpoints, raw, _endpoint)
-        raw = flow.destination
-        destination = endpoints.get(raw) or self._cache_miss(endpoints, raw, _endpoint)
-        raw = flow.destination_service
-        service = services.get(raw)
-        if service is None:
-            service = self._cache_miss(services, raw, _service)
-        raw = flow.IP
-        ip_version, source_ip, destination_ip = (
-            addresses.get(raw) or self._cache_miss(addresses, raw, _addresses))
-        raw = flow.event_type
-        event_type = self._event_types.get(raw)
-        if event_type is None:
-            event_type = self._cache_miss(self._event_types, raw, _event_type)
-        timestamp = flow.time
-        return FlowRecord(  # positional: keyword construction costs twice as much
-            timestamp.seconds * 1_000_000_000 + timestamp.nanos, verdict, drop, ip_version,
-            source_ip, destination_ip, protocol, port, source, destination, service, direction,
-            flow.is_reply.value if flow.HasField("is_reply") else None,
-            allowed, denied, flow.node_name, event_type)

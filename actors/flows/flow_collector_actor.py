@@ -109,11 +109,11 @@ class FlowCollector(ComponentActor):
         aggregator = self.aggregator
         if aggregator is None:
             return
-        enrich = self.pods.enrich_flow
+        enrich = self.pods.enrich_flows
         for batch in items:
             if isinstance(batch, FlowBatch):
                 self.totals["flows_received_total"] += len(batch.records)
-                aggregator.add_many(map(enrich, batch.records))
+                aggregator.add_many(enrich(batch.records))
 
     def on_batch(self, batch: LinkBatch) -> bool:
         if batch.record_kind != RecordKind.POD_INDEX.value:

@@ -11,6 +11,8 @@ repeat for every flow of the same pod, an address pair for every flow between tw
 unknown field). Field numbers are those of ``proto/flow/flow.proto``,
 ``proto/observer/observer.proto`` and ``proto/relay/relay.proto``;
 ``unit_tests/flows/test_flow_view_codec.py`` checks the view against the full generated classes.
+``frame_batch`` frames many serialized responses as one ``BatchView`` (``repeated Response
+responses = 1``: each response's bytes behind its field head), so a whole batch costs one parse.
 Raises nothing after import; a schema mistake fails the import (and the tests), never a flow.
 """
 
@@ -20,7 +22,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-__all__ = ["FlowView", "ResponseView"]
+__all__ = ["BatchView", "FlowView", "ResponseView", "frame_batch"]
 
 _F = descriptor_pb2.FieldDescriptorProto
 _OPTIONAL, _REPEATED = _F.LABEL_OPTIONAL, _F.LABEL_REPEATED
@@ -59,6 +61,8 @@ _SCHEMA: dict[str, list[tuple[str, int, int, str, bool, int]]] = {
     "Response": [("flow", 1, _F.TYPE_MESSAGE, "Flow", False, 0),
                  ("node_status", 2, _F.TYPE_BYTES, "", False, 0),
                  ("lost_events", 3, _F.TYPE_BYTES, "", False, 0)],
+    # not a Hubble message: many serialized responses framed as one (see ``frame_batch``)
+    "Batch": [("responses", 1, _F.TYPE_MESSAGE, "Response", True, -1)],
 }
 _ONEOFS = {"Layer4": "protocol", "Response": "response_types"}
 
@@ -85,3 +89,30 @@ _POOL.Add(_file())
 ResponseView: Any = message_factory.GetMessageClass(
     _POOL.FindMessageTypeByName(f"{_PACKAGE}.Response"))
 FlowView: Any = message_factory.GetMessageClass(_POOL.FindMessageTypeByName(f"{_PACKAGE}.Flow"))
+BatchView: Any = message_factory.GetMessageClass(_POOL.FindMessageTypeByName(f"{_PACKAGE}.Batch"))
+
+
+def _field_head(length: int) -> bytes:
+    """Tag of ``Batch.responses`` (1, length-delimited) and the varint ``length``."""
+    head = bytearray(b"\x0a")
+    while length > 0x7F:
+        head.append(length & 0x7F | 0x80)
+        length >>= 7
+    head.append(length)
+    return bytes(head)
+
+
+_HEADS = [_field_head(length) for length in range(1 << 14)]   # every 1- and 2-byte length
+
+
+def frame_batch(raws: list[bytes]) -> bytes:
+    """``raws`` (serialized responses) as one serialized ``BatchView``: each prefixed by its
+    field head, so one parse yields them all as ``responses`` in order."""
+    try:
+        heads = list(map(_HEADS.__getitem__, map(len, raws)))
+    except IndexError:  # a response of 16 KiB or more
+        heads = [_field_head(len(raw)) for raw in raws]
+    parts = [b""] * (2 * len(raws))
+    parts[::2] = heads
+    parts[1::2] = raws
+    return b"".join(parts)

@@ -25,13 +25,14 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
 import grpc.experimental
 
-from actors.flows.flow_codec import FlowDecoder, FlowRecord
+from actors.flows.flow_codec import FlowDecoder
+from actors.flows.flow_records import DecodedFlows, FlowRecord
 from actors.flows.flow_request_codec import build_request, shard_nodes
 from actors.flows.relay_discovery import RelayTarget
 from actors.flows.settings import FlowSettings
@@ -49,9 +50,9 @@ GET_NODES = "/observer.Observer/GetNodes"
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class FlowBatch:
-    """Decoded flows handed to the consumer in one piece."""
+    """Decoded flows handed to the consumer in one piece (``DecodedFlows`` from the client)."""
 
-    records: list[FlowRecord]
+    records: Sequence[FlowRecord]
 
 
 FlowSink = Callable[[FlowBatch], bool]
@@ -148,13 +149,13 @@ class HubbleFlowClient:
                 return
             take = pending.popleft
             records = self.decoder.decode_many([take() for _ in range(count)])
-            if records:
-                newest = max(record.time_ns for record in records)
+            newest = records.newest_time_ns()
+            if newest is not None:
                 if self.last_time_ns is None or newest > self.last_time_ns:
                     self.last_time_ns = newest
                 self._deliver(records)
 
-    def _deliver(self, records: list[FlowRecord]) -> None:
+    def _deliver(self, records: DecodedFlows) -> None:
         if self._sink(FlowBatch(records)):
             self.counters["batches_delivered"] += 1
         else:

@@ -10,15 +10,18 @@ are counted in ``bad_records`` and skipped, never raised. ``enrich_flow`` fills 
 endpoint that Hubble left without a workload: by (namespace, pod) first, else by pod IP; the
 answers are memoized per (endpoint, IP) in a bounded dict (``MEMO_LIMIT`` entries, cleared
 when full and whenever records are applied, so an answer never outlives the index state it
-came from). Plain logic: no I/O, no clocks.
+came from). ``enrich_flows`` does the same for a whole batch, once per distinct ``FlowShape``
+(memoized per shape under the same rules); ``enriched`` counts enriched endpoints per flow
+either way. Plain logic: no I/O, no clocks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import collections
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from actors.flows.flow_codec import EndpointInfo, FlowRecord
+from actors.flows.flow_records import DecodedFlows, EndpointInfo, FlowRecord, FlowShape
 from actors.kube.watch_state import DELETE, UPDATE
 from actors.kube.workload_index import WorkloadIndex
 
@@ -52,6 +55,7 @@ class PodIndexCopy:
         self.bad_records = 0
         self.enriched = 0
         self._memo: dict[tuple[EndpointInfo, str], tuple[EndpointInfo, bool]] = {}
+        self._shapes: dict[FlowShape, tuple[FlowShape, int]] = {}  # -> (enriched, endpoints)
 
     def pods(self) -> int:
         return sum(len(pods) for pods in self.index.pods.values())
@@ -73,6 +77,7 @@ class PodIndexCopy:
             deltas.append((op, "Pod", ("", namespace, pod), body))
         self.index.apply(deltas)
         self._memo.clear()
+        self._shapes.clear()
         self.applied += len(deltas)
         return len(deltas)
 
@@ -116,3 +121,35 @@ class PodIndexCopy:
         if new_source is source and new_destination is destination:
             return record
         return record._replace(source=new_source, destination=new_destination)
+
+    def enrich_flows(self, flows: Sequence[FlowRecord]) -> Sequence[FlowRecord]:
+        """``enrich_flow`` of every flow in a batch, worked out once per distinct shape; the
+        batch itself when nothing changes."""
+        if not self.index.pods or not flows:
+            return flows
+        batch = flows if isinstance(flows, DecodedFlows) else DecodedFlows.of(flows)
+        memo = self._shapes
+        shapes = batch.shapes
+        distinct = set(shapes)
+        if len(memo) + len(distinct) > MEMO_LIMIT:
+            memo.clear()
+        for shape in distinct.difference(memo):
+            memo[shape] = self._enrich_shape(shape)
+        changed = {shape: memo[shape] for shape in distinct if memo[shape][1]}
+        if not changed:
+            return flows
+        per_shape = collections.Counter(shapes)
+        self.enriched += sum(per_shape[shape] * endpoints
+                             for shape, (_, endpoints) in changed.items())
+        target = {shape: new for shape, (new, _) in changed.items()}
+        return DecodedFlows([target.get(shape, shape) for shape in shapes], batch.times)
+
+    def _enrich_shape(self, shape: FlowShape) -> tuple[FlowShape, int]:
+        """The shape with its endpoints enriched and how many were (without counting them)."""
+        record = shape.record
+        before = self.enriched
+        enriched = self.enrich_flow(record)
+        endpoints, self.enriched = self.enriched - before, before
+        if enriched is record:
+            return shape, 0
+        return FlowShape(enriched, shape.unknown_enums), endpoints

@@ -3,7 +3,7 @@ bounded sub-message caches."""
 
 from google.protobuf import descriptor
 
-from actors.flows import flow_codec
+from actors.flows import flow_codec, flow_fields_codec
 from actors.flows.flow_codec import FlowDecoder
 from actors.flows.flow_view_codec import FlowView, ResponseView
 from messages.wire.flow import flow_pb2
@@ -99,7 +99,8 @@ def test_fast_decoding_equals_the_full_classes_on_fixture_and_synthetic_frames()
 
 
 def test_caches_stay_bounded_and_count_their_resets(monkeypatch):
-    monkeypatch.setattr(flow_codec, "CACHE_LIMIT", 8)
+    monkeypatch.setattr(flow_codec, "CACHE_LIMIT", 8)          # the shape memo
+    monkeypatch.setattr(flow_fields_codec, "CACHE_LIMIT", 8)   # endpoints, policies, ...
     decoder = FlowDecoder()
     raws = []
     for i in range(50):
@@ -113,6 +114,7 @@ def test_caches_stay_bounded_and_count_their_resets(monkeypatch):
     assert [r.allowed_by for r in records] == [(f"ingress:Policy:shop/p{i}",) for i in range(50)]
     assert len(decoder._endpoints) <= 8
     assert len(decoder._policies) <= 8
+    assert len(decoder._shapes) <= 8
     assert decoder.counters["decode_cache_resets"] > 0
 
 
