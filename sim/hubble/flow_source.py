@@ -24,7 +24,7 @@ from messages.wire.observer import observer_pb2
 
 __all__ = ["FRAME_CACHE_LIMIT", "FlowSequence", "PoolEntry", "pool_from_responses"]
 
-FRAME_CACHE_LIMIT = 50_000      # frames (~1 kB each) kept once stamped; larger histories re-stamp
+FRAME_CACHE_LIMIT = 200_000     # frames (~1 kB each) kept once stamped; larger histories re-stamp
 _SMALL_VARINTS = [bytes([n]) for n in range(128)]
 
 
