@@ -37,42 +37,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import resource
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
-import grpc
-
-from actors.flows.aggregation import FlowAggregator
-from actors.flows.flow_request_codec import build_request, shard_nodes
-from actors.flows.hubble_client_adapter import (
-    GET_FLOWS,
-    FlowBatch,
-    HubbleFlowClient,
-    relay_channel,
-)
-from actors.flows.pod_index_copy import PodIndexCopy
-from actors.flows.relay_discovery import RelayTarget
 from actors.flows.settings import FlowSettings
-from messages.wire.observer import observer_pb2
+from bench import _flows_passes as passes
 from sim.hubble.flow_source import FRAME_CACHE_LIMIT
-from sim.hubble.history import build_sequence
-from sim.hubble.observer_semantics import AllowedSlots, relay_nodes
-
-
-def _process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``; 0 elsewhere)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _start_relay(total: int, nodes: int, engine: str) -> tuple[subprocess.Popen[str], str]:
@@ -88,83 +62,10 @@ def _start_relay(total: int, nodes: int, engine: str) -> tuple[subprocess.Popen[
     return relay, line.rsplit(" ", 1)[1]
 
 
-def _open(channel: grpc.Channel, settings: FlowSettings, nodes: list[str] | None) -> Any:
-    stream = channel.unary_stream(
-        GET_FLOWS, request_serializer=observer_pb2.GetFlowsRequest.SerializeToString,
-        response_deserializer=None)
-    return stream(build_request(settings, nodes, None), timeout=120)
-
-
-def _null_consumer(target: str, settings: FlowSettings, expect: int) -> tuple[int, float]:
-    """Receive ``expect`` raw responses and do nothing with them: the transport's rate (the
-    same channel, options and request as ``HubbleFlowClient``)."""
-    with relay_channel(RelayTarget(target, None, "bench"), settings) as channel:
-        call = _open(channel, settings, None)
-        count, started = 0, time.perf_counter()
-        for _ in call:
-            count += 1
-            if count >= expect:
-                break
-        elapsed = time.perf_counter() - started
-        call.cancel()
-    return count, elapsed
-
-
-def _count_pass(target: str, settings: FlowSettings, nodes: list[str] | None) -> int:
-    """How many responses the relay sends for this request: read until the stream idles."""
-    counted = [0]
-    with grpc.insecure_channel(target) as channel:
-        call = _open(channel, settings, nodes)
-
-        def reader() -> None:
-            try:
-                for _ in call:
-                    counted[0] += 1
-            except grpc.RpcError:
-                pass
-        thread = threading.Thread(target=reader, daemon=True)
-        thread.start()
-        previous = -1
-        while counted[0] != previous:
-            previous = counted[0]
-            time.sleep(0.5)
-        call.cancel()
-        thread.join(5)
-    return counted[0]
-
-
-def _pipeline(target: str, settings: FlowSettings, expect: int) -> tuple[int, float]:
-    sink: queue.Queue[FlowBatch] = queue.Queue(maxsize=256)
-    client = HubbleFlowClient(RelayTarget(target, None, "bench"), settings, sink)
-    aggregator = FlowAggregator()
-    # the actor's path: enrichment from its pod index copy (empty here: the synthetic endpoints
-    # carry their workloads, so every shape is looked up once and left as it is)
-    enrich = PodIndexCopy().enrich_flows
-    started = time.perf_counter()
-    client.start()
-    got = 0
-    deadline = started + 120
-    try:
-        while got < expect and time.perf_counter() < deadline:
-            try:
-                batch = sink.get(timeout=0.1)
-            except queue.Empty:
-                client.flush_pending()
-                continue
-            aggregator.add_many(enrich(batch.records))
-            got += len(batch.records)
-        elapsed = time.perf_counter() - started
-    finally:
-        client.stop()
-    window = aggregator.flush()
-    assert sum(r["count"] for r in window.records) == got
-    return got, elapsed
-
-
 def _worker(args: argparse.Namespace) -> int:
     settings = FlowSettings(shards=args.shards, shard_index=args.index)
     cpu_before = time.process_time()
-    got, elapsed = _pipeline(args.target, settings, args.expect)
+    got, elapsed = passes.pipeline(args.target, settings, args.expect)
     stream_cpu = time.process_time() - cpu_before
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"flows": got, "seconds": elapsed, "stream_cpu_s": stream_cpu,
@@ -174,7 +75,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _run_workers(target: str, relay_pid: int, shards: int,
                  expects: list[int]) -> dict[str, float]:
-    relay_before = _process_cpu_s(relay_pid)
+    relay_before = passes.process_cpu_s(relay_pid)
     procs = [subprocess.Popen(
         [sys.executable, "-m", "bench", "flows", "--worker", "--target", target,
          "--shards", str(shards), "--index", str(i), "--expect", str(expects[i])],
@@ -183,7 +84,7 @@ def _run_workers(target: str, relay_pid: int, shards: int,
     for proc in procs:
         out, _ = proc.communicate(timeout=180)
         results.append(json.loads(out.strip().splitlines()[-1]))
-    relay_cpu = _process_cpu_s(relay_pid) - relay_before
+    relay_cpu = passes.process_cpu_s(relay_pid) - relay_before
     flows = sum(r["flows"] for r in results)
     seconds = max(r["seconds"] for r in results)
     workers_stream_cpu = sum(r["stream_cpu_s"] for r in results)
@@ -217,21 +118,6 @@ def _shard_figures(one: dict[str, float], two: dict[str, float]) -> dict[str, An
     return figures
 
 
-def _passes(target: str, total: int, nodes: int) -> tuple[int, list[int]]:
-    """Flows per unsharded pass and per shard of 2, as served: the unsharded count must be what
-    the filters allow in the history and the shards must add up to it (each flow exactly once)."""
-    settings = FlowSettings()
-    sequence = build_sequence("synthetic", total=total, nodes=nodes)
-    names = relay_nodes(sequence)
-    allowed = AllowedSlots(sequence).for_request(build_request(settings, None, None))
-    expect = _count_pass(target, settings, None)
-    per_shard = [_count_pass(target, settings, shard_nodes(names, 2, i)) for i in range(2)]
-    if expect != sum(allowed[i % len(allowed)] for i in range(total)) or \
-            sum(per_shard) != expect:
-        raise RuntimeError(f"{target} served {expect} flows per pass, shards {per_shard}")
-    return expect, per_shard
-
-
 def _cores_obtainable(processes: int, seconds: float = 0.5) -> float:
     """CPU cores ``processes`` busy-looping processes get right now: what the shared machine's
     other load leaves for N shards (2.0 on an idle 2-core machine; start-up CPU included)."""
@@ -250,11 +136,11 @@ def _ratio_rounds(relay: subprocess.Popen[str], target: str, settings: FlowSetti
     cpu_per_flow: dict[str, list[float]] = {}
     for _ in range(max(1, count)):
         rates = []
-        for name, run in (("null", _null_consumer), ("pipeline", _pipeline)):
-            relay_before, own_before = _process_cpu_s(relay.pid), time.process_time()
+        for name, run in (("null", passes.null_consumer), ("pipeline", passes.pipeline)):
+            relay_before, own_before = passes.process_cpu_s(relay.pid), time.process_time()
             flows, seconds = run(target, settings, expect)
             for side, used in (("client", time.process_time() - own_before),
-                               ("relay", _process_cpu_s(relay.pid) - relay_before)):
+                               ("relay", passes.process_cpu_s(relay.pid) - relay_before)):
                 cpu_per_flow.setdefault(f"{name}_{side}", []).append(used / flows * 1e6)
             rates.append(flows / seconds)
         rounds.append((rates[0], rates[1]))
@@ -297,8 +183,9 @@ def main(argv: list[str]) -> int:
               for engine, total in (("grpcio", args.total), ("h2", args.fast_total))]
     try:
         (slow, slow_target), (fast, fast_target) = relays
-        expect, per_shard = _passes(slow_target, args.total, args.nodes)
-        fast_expect, fast_per_shard = _passes(fast_target, args.fast_total, args.nodes)
+        expect, per_shard = passes.expected_passes(slow_target, args.total, args.nodes)
+        fast_expect, fast_per_shard = passes.expected_passes(fast_target, args.fast_total,
+                                                             args.nodes)
         rounds, cpu_per_flow = _ratio_rounds(slow, slow_target, settings, expect, args.rounds)
         fast_rounds, fast_cpu = _ratio_rounds(fast, fast_target, settings, fast_expect,
                                               args.rounds)
