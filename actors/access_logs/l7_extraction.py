@@ -22,12 +22,8 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from actors.access_logs.als_codec import (
-    HTTP_VERSIONS,
-    METHODS,
-    duration_ms,
-    response_flags,
-)
+from actors.access_logs.als_codec import HTTP_VERSIONS, METHODS
+from actors.access_logs.als_fields import duration_ms, response_flags
 from actors.access_logs.l7_aggregation import CODE_CLASSES, L7Aggregator, L7Slot
 from actors.access_logs.l7_routes import RouteResolver
 from actors.access_logs.workload_mapping import ProxyIdentity, WorkloadMapper

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from actors.access_logs.als_codec import peer_principal, peer_state
+from actors.access_logs.als_fields import peer_principal, peer_state
 from actors.access_logs.l7_aggregation import L7Aggregator
 from actors.access_logs.workload_mapping import (
     ProxyIdentity,
