@@ -33,10 +33,9 @@ from actors.access_logs.l7_aggregation import L7Aggregator
 from actors.access_logs.l7_extraction import MessageFolder
 from actors.access_logs.settings import AccessLogSettings, receiver_settings
 from actors.access_logs.workload_mapping import WorkloadIndexPods, WorkloadMapper
-from actors.flows.pod_index_copy import PodIndexCopy
+from actors.flows.pod_index_copy import PodIndexCopy, apply_pod_index_batch
 from actors.runtime.component_actor import ComponentActor, TimerTag
 from actors.runtime.io_bridge import IoBridge
-from messages import codec
 from messages.records import RecordKind
 from messages.runtime import LinkBatch
 
@@ -120,17 +119,7 @@ class AccessLogReceiver(ComponentActor):
         self.totals["entries_received_total"] += received
 
     def on_batch(self, batch: LinkBatch) -> bool:
-        if batch.record_kind != RecordKind.POD_INDEX.value:
-            self.totals["unknown_records_total"] += batch.count
-            logger.warning("%s: ignored %d %r records", self, batch.count, batch.record_kind)
-            return True
-        try:
-            records = codec.unpack_records(batch.payload)
-        except codec.CodecError as error:
-            self.totals["unknown_records_total"] += batch.count
-            logger.warning("%s: undecodable pod_index batch: %s", self, error)
-            return True
-        self.totals["pod_index_records_total"] += self.pods.apply(records)
+        apply_pod_index_batch(self.pods, batch, self.totals, self)
         return True
 
     # ---- windows ---------------------------------------------------------------------------

@@ -27,12 +27,11 @@ from typing import Any
 
 from actors.flows.aggregation import FlowAggregator
 from actors.flows.hubble_client_adapter import FlowBatch
-from actors.flows.pod_index_copy import PodIndexCopy
+from actors.flows.pod_index_copy import PodIndexCopy, apply_pod_index_batch
 from actors.flows.relay_connector_adapter import RelayConnector
 from actors.flows.settings import FlowSettings, collector_settings
 from actors.runtime.component_actor import ComponentActor, TimerTag
 from actors.runtime.io_bridge import IoBridge
-from messages import codec
 from messages.records import RecordKind
 from messages.runtime import ComponentStatus, LinkBatch
 
@@ -116,17 +115,7 @@ class FlowCollector(ComponentActor):
                 aggregator.add_many(enrich(batch.records))
 
     def on_batch(self, batch: LinkBatch) -> bool:
-        if batch.record_kind != RecordKind.POD_INDEX.value:
-            self.totals["unknown_records_total"] += batch.count
-            logger.warning("%s: ignored %d %r records", self, batch.count, batch.record_kind)
-            return True
-        try:
-            records = codec.unpack_records(batch.payload)
-        except codec.CodecError as error:
-            self.totals["unknown_records_total"] += batch.count
-            logger.warning("%s: undecodable pod_index batch: %s", self, error)
-            return True
-        self.totals["pod_index_records_total"] += self.pods.apply(records)
+        apply_pod_index_batch(self.pods, batch, self.totals, self)
         return True
 
     # ---- windows ---------------------------------------------------------------------------

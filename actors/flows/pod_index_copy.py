@@ -18,14 +18,20 @@ either way. Plain logic: no I/O, no clocks.
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from actors.flows.flow_records import DecodedFlows, EndpointInfo, FlowRecord, FlowShape
 from actors.kube.watch_state import DELETE, UPDATE
 from actors.kube.workload_index import WorkloadIndex
+from messages import codec
+from messages.records import RecordKind
+from messages.runtime import LinkBatch
 
-__all__ = ["MEMO_LIMIT", "PodIndexCopy"]
+__all__ = ["MEMO_LIMIT", "PodIndexCopy", "apply_pod_index_batch"]
+
+logger = logging.getLogger(__name__)
 
 MEMO_LIMIT = 16_384
 
@@ -153,3 +159,21 @@ class PodIndexCopy:
         if enriched is record:
             return shape, 0
         return FlowShape(enriched, shape.unknown_enums), endpoints
+
+
+def apply_pod_index_batch(pods: PodIndexCopy, batch: LinkBatch, totals: dict[str, float],
+                          owner: object) -> None:
+    """An enricher's incoming link batch: ``pod_index`` records applied to ``pods`` (counted in
+    ``pod_index_records_total``); any other kind, or a payload that does not decode, is counted
+    in ``unknown_records_total`` and logged, never raised."""
+    if batch.record_kind != RecordKind.POD_INDEX.value:
+        totals["unknown_records_total"] += batch.count
+        logger.warning("%s: ignored %d %r records", owner, batch.count, batch.record_kind)
+        return
+    try:
+        records = codec.unpack_records(batch.payload)
+    except codec.CodecError as error:
+        totals["unknown_records_total"] += batch.count
+        logger.warning("%s: undecodable pod_index batch: %s", owner, error)
+        return
+    totals["pod_index_records_total"] += pods.apply(records)

@@ -3,6 +3,9 @@
 from actors.flows import pod_index_copy
 from actors.flows.flow_codec import EndpointInfo, FlowRecord
 from actors.flows.pod_index_copy import PodIndexCopy
+from messages import codec
+from messages.records import RecordKind
+from messages.runtime import LinkBatch
 
 BARE = EndpointInfo("", "", "", "", 0, (), "")
 WEB = EndpointInfo("shop", "web-1", "Deployment", "web", 7, (), "c1")
@@ -43,3 +46,22 @@ def test_the_memo_is_bounded(monkeypatch):
         assert copy.enrich_flow(_flow(f"10.0.0.{i}")).source.pod == f"web-{i}"
     assert len(copy._memo) <= 4
     assert copy.enriched == 10
+
+
+def _batch(seq, kind, count, payload):
+    return LinkBatch(link_id="l", epoch=1, seq=seq, record_kind=kind, count=count,
+                     payload=payload)
+
+
+def test_an_enrichers_link_batches_apply_pod_index_and_count_anything_else():
+    copy = PodIndexCopy()
+    totals = dict.fromkeys(("pod_index_records_total", "unknown_records_total"), 0.0)
+    payload = codec.pack_records([_pod("UPSERT", "api-1", "10.0.0.1"), "not a record"])
+    pod_index_copy.apply_pod_index_batch(
+        copy, _batch(1, RecordKind.POD_INDEX.value, 2, payload), totals, "test")
+    pod_index_copy.apply_pod_index_batch(
+        copy, _batch(2, RecordKind.FLOWS.value, 5, payload), totals, "test")
+    pod_index_copy.apply_pod_index_batch(
+        copy, _batch(3, RecordKind.POD_INDEX.value, 3, b"\xc1"), totals, "test")
+    assert totals == {"pod_index_records_total": 1.0, "unknown_records_total": 8.0}
+    assert (copy.pods(), copy.bad_records) == (1, 1)
