@@ -117,16 +117,23 @@ class HubbleFlowClient:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="hubble-getflows", daemon=True)
-        self._thread.start()
+        # under the lock: a stop() from another thread sees no thread or a started one
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self._thread = threading.Thread(target=self.run, name="hubble-getflows",
+                                            daemon=True)
+            self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         call = self._call
         if call is not None:
             call.cancel()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
         self.flush_pending()
 
     def stats(self) -> dict[str, int]:
