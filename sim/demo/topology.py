@@ -34,8 +34,9 @@ def demo_topology(peers: DemoPeers, workdir: pathlib.Path, *, flush_s: float = 2
     actors: dict[str, Any] = {
         "supervisor/root": {"strategy": "one_for_one", "max_restarts": 10, "within": "60s",
                             "children": ["supervisor/uplink", "command_runner/main",
-                                         "supervisor/metrics", "supervisor/flows",
-                                         "envoy_als/main", "supervisor/kube"]},
+                                         "metrics_ring/main", "otlp_receiver/main",
+                                         "hubble_flows/shard-0", "envoy_als/main",
+                                         "supervisor/kube"]},
         "supervisor/uplink": {"children": ["cloud_uplink/main"]},
         "cloud_uplink/main": {**{k: cloud[k] for k in (
             "cluster_id", "server_address", "server_name", "token_url", "client_id_file",
@@ -44,11 +45,8 @@ def demo_topology(peers: DemoPeers, workdir: pathlib.Path, *, flush_s: float = 2
         "command_runner/main": {**api, "audit_path": str(workdir / "command-audit.log"),
                                 "hubble_relay_address": f"127.0.0.1:{peers.relay_port}",
                                 "hubble_tls_enabled": False},
-        "supervisor/metrics": {"strategy": "rest_for_one",
-                               "children": ["metrics_ring/main", "otlp_receiver/main"]},
         "metrics_ring/main": {"retention": "30m", "max_series": 100000, "ring_size": 60},
         "otlp_receiver/main": {"host": "127.0.0.1", "port": peers.otlp_port},
-        "supervisor/flows": {"children": ["hubble_flows/shard-0"]},
         "hubble_flows/shard-0": {**api, "relay_address": f"127.0.0.1:{peers.relay_port}",
                                  "tls_enabled": False, "shard_index": 0, "shard_count": 1,
                                  "window_s": flush_s},

@@ -46,6 +46,18 @@ def test_shards_make_one_collector_per_node_partition():
     assert [topology.components[s].settings["shard_index"] for s in shards] == [0, 1, 2]
 
 
+def test_flow_shards_and_the_metrics_pair_are_children_of_the_root():
+    """No one-level supervisors of their own (DESIGN §3): each would be a ~10 MiB process."""
+    topology, _ = _topology(_with({"cilium": {"shards": 2}, "otel": {"enabled": True},
+                                   "istio": {"enabled": True}}))
+    root = topology.components["supervisor/root"].children
+    assert {"hubble_flows/shard-0", "hubble_flows/shard-1", "metrics_ring/main",
+            "otlp_receiver/main", "envoy_als/main", "command_runner/main"} <= set(root)
+    assert root.index("metrics_ring/main") < root.index("otlp_receiver/main")
+    supervisors = sorted(c for c in topology.components if c.startswith("supervisor/"))
+    assert supervisors == ["supervisor/kube", "supervisor/root", "supervisor/uplink"]
+
+
 @pytest.mark.parametrize(("operator", "types"), [
     ({"istio": {"enabled": True}}, {"envoy_als"}),
     ({"otel": {"enabled": True}}, {"otlp_receiver", "metrics_ring"}),

@@ -18,15 +18,21 @@ actors:
     strategy: one_for_one
     max_restarts: 10
     within: 60s
-    # downstream first: everything feeds the uplink; the kube watcher feeds the others
+    # downstream first: everything feeds the uplink; the kube watcher feeds the others.
+    # Flow shards and the metrics pair sit directly under the root, as in DESIGN §3: every
+    # supervisor is a process of its own (~10 MiB PSS). The price: their restarts count
+    # against the root's intensity. The root's link broker re-wires a restarted ring.
     children:
       - supervisor/uplink
       - command_runner/main
       {{- if $op.otel.enabled }}
-      - supervisor/metrics
+      - metrics_ring/main
+      - otlp_receiver/main
       {{- end }}
       {{- if $flows }}
-      - supervisor/flows
+      {{- range $i := until (int $op.cilium.shards) }}
+      - hubble_flows/shard-{{ $i }}
+      {{- end }}
       {{- end }}
       {{- if $op.istio.enabled }}
       - envoy_als/main
@@ -60,9 +66,6 @@ actors:
     extra_shell_allowlist: {{ toJson . }}
     {{- end }}
   {{- if $op.otel.enabled }}
-  supervisor/metrics:
-    strategy: rest_for_one
-    children: [metrics_ring/main, otlp_receiver/main]
   metrics_ring/main:
     retention: {{ $op.metricsStore.retention | quote }}
     max_series: {{ int $op.metricsStore.maxSeries }}
@@ -81,12 +84,6 @@ actors:
     stream_namespace_label: {{ $op.kube.streamLogsNamespaceLabel | quote }}
     max_streams: {{ int $op.kube.maxLogStreams }}
   {{- if $flows }}
-  supervisor/flows:
-    strategy: one_for_one
-    children:
-      {{- range $i := until (int $op.cilium.shards) }}
-      - hubble_flows/shard-{{ $i }}
-      {{- end }}
   {{- range $i := until (int $op.cilium.shards) }}
   hubble_flows/shard-{{ $i }}:
     relay_address: {{ $op.cilium.hubble.address | quote }}
