@@ -13,7 +13,9 @@ instead of inflating it.
 
 from __future__ import annotations
 
+import functools
 import zlib
+from typing import Any
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -24,10 +26,11 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from actors.metrics.batch_rules import finish
 from actors.metrics.decoded import DecodedMetrics
 from actors.metrics.k8s_context import context_from_attributes
-from actors.metrics.otlp_attributes import SeriesCache, any_to_str
+from actors.metrics.otlp_attributes import ResourceSeries, SeriesCache, any_to_str
 from actors.metrics.point_columns import PointColumnsBuilder, RawColumns
 from actors.metrics.segment_templates import SegmentTemplates
-from actors.metrics.wire_template import WireTemplates, apply_columns
+from actors.metrics.series import ResourceContext
+from actors.metrics.wire_template import WireTemplates, apply_columns, estimate_bytes
 
 __all__ = ["DecodedMetrics", "MalformedRequestError", "OtlpDecoder", "PayloadTooLargeError",
            "SeriesCache", "decode_export_request", "inflate"]
@@ -70,6 +73,11 @@ def inflate(body: bytes, encoding: str, limit: int) -> bytes:
     return out
 
 
+def _resource_context(resource: Any) -> ResourceContext:
+    return context_from_attributes((kv.key, kv.value.string_value or any_to_str(kv.value))
+                                   for kv in resource.attributes)
+
+
 def _decode_raw(body: bytes, cache: SeriesCache | None,
                 marks: list[tuple[int, int, int, int]] | None = None) -> RawColumns:
     try:
@@ -77,20 +85,21 @@ def _decode_raw(body: bytes, cache: SeriesCache | None,
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise MalformedRequestError(f"not an ExportMetricsServiceRequest: {exc}") from exc
     builder = PointColumnsBuilder(cache)
-    contexts = builder.cache.contexts
+    series, entries = builder.cache, dict[bytes, ResourceSeries]()
     for resource_metrics in request.resource_metrics:
         builder.mark_resource()
         resource = resource_metrics.resource
-        resource_key = resource.SerializeToString()       # one C call; attributes are static
-        context = contexts.get(resource_key)
-        if context is None:
-            context = contexts[resource_key] = context_from_attributes(
-                (kv.key, kv.value.string_value or any_to_str(kv.value))
-                for kv in resource.attributes)
+        raw_resource = resource.SerializeToString()     # one C call; attributes are static
+        entry = entries.get(raw_resource)               # the same resource twice: one group
+        if entry is None:
+            entry = entries[raw_resource] = series.resource(
+                raw_resource, functools.partial(_resource_context, resource))
+        context, group = entry.context, entry.group
         for scope_metrics in resource_metrics.scope_metrics:
             scope = scope_metrics.scope
             for metric in scope_metrics.metrics:
-                builder.add_metric(context, scope.name, scope.version, metric)
+                builder.add_metric(context, group, scope.name, scope.version, metric)
+        series.settle(entry)
     builder.mark_resource()
     if marks is not None:
         marks.extend(builder.marks)
@@ -117,9 +126,12 @@ class OtlpDecoder:
     ``finish`` rules. Safe to share between receiver threads.
 
     Memory (issue 6: the whole operator within 400 MB with a full 100k-series store): the
-    series cache keeps up to ``max_cached_series`` (50k, ~12 MB; past it a sender is decoded
-    as on its first request), templates up to ``max_template_bytes`` (16 MiB, plus half of it
-    for per-resource templates; at 8 MiB the 10k-point fixture's template no longer fits).
+    series cache keeps up to ``max_cached_series`` (50k, ~12 MB), templates up to
+    ``max_template_bytes`` (16 MiB, plus half of it for per-resource templates; the 10k-point
+    fixture needs ~2.2 + 2.6 MB). Every cache admits by reuse distance (``ReuseGate``): when a
+    workload's layouts or series cannot fit, they are refused (``*_refused_thrash``) and
+    whatever is no longer used is released, so such a workload costs neither memory nor
+    template builds and decodes as with ``templates=False``.
     """
 
     def __init__(self, *, templates: bool = True, max_cached_series: int = 50_000,
@@ -129,8 +141,10 @@ class OtlpDecoder:
         self.segments = SegmentTemplates(max_template_bytes // 2) if templates else None
 
     def stats(self) -> dict[str, int]:
-        """Template hits/misses/builds and the bytes held by templates and the series cache."""
+        """Template and series cache hits, builds, refusals and releases, and the bytes held
+        by templates and the series cache's entries."""
         out = {"series_cache_entries": self.cache.entries}
+        out.update({f"series_cache_{k}": v for k, v in self.cache.counters.items()})
         if self.templates is not None and self.segments is not None:
             out.update({f"template_{k}": v for k, v in self.templates.counters.items()})
             out.update({f"segment_{k}": v for k, v in self.segments.counters.items()})
@@ -146,17 +160,19 @@ class OtlpDecoder:
             return finish(hit[1], shape_key=hit[0])
         composed = self.segments.compose(body)
         if composed is not None:
-            skeleton, columns = composed
-            key = self.templates.add_composed(body, skeleton, columns)
+            layout, skeleton, columns = composed
+            key = self.templates.add_composed(layout, body, skeleton, columns)
             arr = np.frombuffer(body, dtype=np.uint8)
             return finish(apply_columns(skeleton, columns, arr), shape_key=key)
         marks: list[tuple[int, int, int, int]] = []
         raw = _decode_raw(body, self.cache, marks)
-        self.segments.learn(body, raw, marks)       # blocks seen twice get templates
-        composed = self.segments.compose(body)
+        learned = self.segments.learn(body, raw, marks)   # blocks seen twice get templates
+        if learned is None:
+            return finish(raw)
+        composed = self.segments.compose(body, use=False)
         key = 0
         if composed is None:
-            self.templates.saw(len(body))
+            self.templates.saw(learned, estimate_bytes(len(body), raw))
         else:
-            key = self.templates.add_composed(body, *composed)
+            key = self.templates.add_composed(learned, body, composed[1], composed[2])
         return finish(raw, shape_key=key)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from actors.metrics.decoded import ExponentialHistogramPoint, SummaryPoint
-from actors.metrics.otlp_attributes import SeriesCache, any_to_str
+from actors.metrics.otlp_attributes import SeriesCache, SeriesKey, any_to_str
 from actors.metrics.series import (
     MetricKind,
     ResourceContext,
@@ -123,9 +123,9 @@ class PointColumnsBuilder:
                               context.container, context.node, context.workload_kind,
                               context.workload_name, labels)
 
-    def add_metric(self, context: ResourceContext, scope_name: str, scope_version: str,
-                   metric: Any) -> None:
-        """Append every data point of one OTLP ``Metric``."""
+    def add_metric(self, context: ResourceContext, group: dict[SeriesKey, SeriesIdentity],
+                   scope_name: str, scope_version: str, metric: Any) -> None:
+        """Append every data point of one OTLP ``Metric`` (``group``: its resource's series)."""
         which = metric.WhichOneof("data")
         if which is None:
             self.rejected["no_data"] = self.rejected.get("no_data", 0) + 1
@@ -146,7 +146,6 @@ class PointColumnsBuilder:
         count = len(points)
         self.points_seen += count
         name = sys.intern(metric.name)
-        group = self.cache.group(context)
         local, identities, append = self._local, self.identities, self.series.append
         first_row = len(self.series)
         intern, label_set = sys.intern, self.cache.label_set
@@ -157,7 +156,6 @@ class PointColumnsBuilder:
                 attrs = label_set(tuple([(intern(k), intern(v)) for k, v in attrs]))
                 identity = group[(name, kind, attrs)] = self._identity(context, name, kind,
                                                                        attrs)
-                self.cache.entries += 1
             index = local.get(id(identity))
             if index is None:
                 index = local[id(identity)] = len(identities)

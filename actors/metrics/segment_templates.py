@@ -4,10 +4,13 @@ A Collector's batch processor mixes resources (pods) into batches whose composit
 from one export to the next, so a whole-request template rarely repeats — but each pod's own
 ResourceMetrics block does. This module learns a template per block (keyed by the block's
 Resource bytes and length; learned on the second sighting from the upb decode, self-checked
-like request templates), and composes a request from its blocks: verification, skeleton and
-payload offsets are concatenated and checked with numpy in one pass. A request with any unknown
-block is not composed (the upb path decodes it). Bounded by bytes (oldest dropped first);
-never raises on input.
+like request templates), and composes a request from its blocks: skeleton and payload offsets
+are concatenated and the blocks verified with numpy in one pass. A request with any unknown
+block is not composed (the upb path decodes it). Bounded by bytes, least recently used first,
+and admitted by reuse distance (``ReuseGate``): when every pod's block cannot fit the budget,
+blocks are refused (``refused_thrash``) instead of learned and evicted before any use, and
+blocks no longer used are released. Each block is kept once, packed (no separate skeleton).
+Never raises on input.
 """
 
 from __future__ import annotations
@@ -17,28 +20,16 @@ import threading
 
 import numpy as np
 
+from actors.metrics.otlp_attributes import ReuseGate
 from actors.metrics.point_columns import RawColumns
-from actors.metrics.wire_scan import resource_segments
-from actors.metrics.wire_template import Template, build_template
+from actors.metrics.series import SeriesIdentity, SeriesMeta
+from actors.metrics.wire_scan import Columns, layout_key, masked, resource_key, resource_segments
+from actors.metrics.wire_template import IDENTITY_BYTES, Template, build_template
 
 __all__ = ["SegmentTemplates"]
 
 _ROW_COLUMNS = ("time", "start", "double", "int", "hist_sum")
 _HIST_COLUMNS = ("hist_count", "hist_min", "hist_max")
-
-
-def _resource_key(body: bytes, start: int, end: int) -> tuple[bytes, int]:
-    """(bytes of the leading Resource field, block length): what identifies a block."""
-    if start < end and body[start] == 0x0A:      # field 1 (resource), length-delimited
-        pos, length, shift = start + 1, 0, 0
-        while pos < end and shift < 35:
-            byte = body[pos]
-            length |= (byte & 0x7F) << shift
-            pos += 1
-            if byte < 0x80:
-                return body[start:min(pos + length, end)], end - start
-            shift += 7
-    return b"", end - start
 
 
 def _slice(raw: RawColumns, mark: tuple[int, int, int, int],
@@ -64,42 +55,59 @@ def _slice(raw: RawColumns, mark: tuple[int, int, int, int],
         rejected={}, points_seen=r1 - r0)
 
 
-Columns = dict[str, tuple[np.ndarray, np.ndarray]]
 _NAMES = ("time", "start", "double", "int", "hist_sum", "hist_count", "hist_min", "hist_max",
           "bucket")
 _BASE_OF = np.array([0 if n in _ROW_COLUMNS else 1 if n in _HIST_COLUMNS else 2
                      for n in _NAMES], dtype=np.int64)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+def block_bytes(length: int, rows: int, hist_rows: int, buckets: int, entries: int,
+                series: int) -> int:
+    """Accounted bytes of a packed block (its key's Resource bytes count in ``length``)."""
+    return length + 35 * rows + 48 * hist_rows + 8 * buckets + 12 * entries + \
+        IDENTITY_BYTES * series
+
+
+@dataclasses.dataclass(slots=True, eq=False)
 class _Packed:
     """A block template's columns packed by dtype, so a request composes in a few concats."""
 
-    template: Template
+    original: np.ndarray      # the block's bytes, fixed-width payloads zeroed
+    identities: list[SeriesIdentity]
+    metas: list[SeriesMeta]
+    hist_bounds: list[tuple[float, ...]]
+    hist_buckets: np.ndarray
     counts: tuple[int, int, int, int, int]   # rows, histogram rows, buckets, series, bounds
     row_ints: np.ndarray      # [rows, 3] series, time_ns, start_ns
     row_floats: np.ndarray    # [rows] value
     row_bools: np.ndarray     # [rows, 3] has_value, no_recorded, number_rows
     hist_ints: np.ndarray     # [hist rows, 3] row, size, bounds id
     hist_floats: np.ndarray   # [hist rows, 3] count, min, max
-    col_ints: np.ndarray      # [entries, 3] column id, target, byte offset
+    col_ints: np.ndarray      # [entries, 3] int32 column id, target, byte offset
+    size: int = 0
+    hits: int = 0
+    stamp: int = 0            # the gate's clock at its last use
 
 
-def _pack(template: Template) -> _Packed:
+def _pack(template: Template, key_bytes: int) -> _Packed:
     sk = template.skeleton
     col_parts = [np.column_stack([np.full(len(t), k), t, o])
                  for k, (t, o) in ((k, template.columns[n]) for k, n in enumerate(_NAMES))]
-    return _Packed(
-        template=template,
-        counts=(len(sk.series), len(sk.hist_rows), len(sk.hist_buckets), len(sk.identities),
-                len(sk.hist_bounds)),
+    counts = (len(sk.series), len(sk.hist_rows), len(sk.hist_buckets), len(sk.identities),
+              len(sk.hist_bounds))
+    packed = _Packed(
+        original=masked(template.original, template.columns), identities=sk.identities,
+        metas=sk.metas, hist_bounds=sk.hist_bounds, hist_buckets=sk.hist_buckets, counts=counts,
         row_ints=np.column_stack([sk.series.astype(np.int64), sk.time_ns, sk.start_ns]),
         row_floats=sk.value,
         row_bools=np.column_stack([sk.has_value, sk.no_recorded, sk.number_rows]),
         hist_ints=np.column_stack([sk.hist_rows, sk.hist_sizes, sk.hist_bounds_id]
                                   ).astype(np.int64).reshape(-1, 3),
         hist_floats=np.column_stack([sk.hist_count, sk.hist_min, sk.hist_max]).reshape(-1, 3),
-        col_ints=np.concatenate(col_parts).astype(np.int64).reshape(-1, 3))
+        col_ints=np.concatenate(col_parts).astype(np.int32).reshape(-1, 3))
+    packed.size = block_bytes(len(template.original) + key_bytes, counts[0], counts[1],
+                              counts[2], len(packed.col_ints), counts[3])
+    return packed
 
 
 def _compose(parts: list[tuple[int, _Packed]]) -> tuple[RawColumns, Columns]:
@@ -114,10 +122,9 @@ def _compose(parts: list[tuple[int, _Packed]]) -> tuple[RawColumns, Columns]:
     hist_ints[:, 2] += np.repeat(bases[:, 4], counts[:, 1])
     hist_floats = np.concatenate([p.hist_floats for _, p in parts])
     row_bools = np.concatenate([p.row_bools for _, p in parts])
-    skeletons = [p.template.skeleton for _, p in parts]
     raw = RawColumns(
-        identities=[i for sk in skeletons for i in sk.identities],
-        metas=[m for sk in skeletons for m in sk.metas],
+        identities=[i for _, p in parts for i in p.identities],
+        metas=[m for _, p in parts for m in p.metas],
         series=row_ints[:, 0].astype(np.int32), time_ns=row_ints[:, 1].copy(),
         start_ns=row_ints[:, 2].copy(),
         value=np.concatenate([p.row_floats for _, p in parts]),
@@ -125,12 +132,12 @@ def _compose(parts: list[tuple[int, _Packed]]) -> tuple[RawColumns, Columns]:
         number_rows=row_bools[:, 2].copy(), hist_rows=hist_ints[:, 0].copy(),
         hist_count=hist_floats[:, 0].copy(), hist_min=hist_floats[:, 1].copy(),
         hist_max=hist_floats[:, 2].copy(),
-        hist_bounds=[b for sk in skeletons for b in sk.hist_bounds],
+        hist_bounds=[b for _, p in parts for b in p.hist_bounds],
         hist_bounds_id=hist_ints[:, 2].copy(), hist_sizes=hist_ints[:, 1].copy(),
-        hist_buckets=np.concatenate([sk.hist_buckets for sk in skeletons]), extra_rows=[],
+        hist_buckets=np.concatenate([p.hist_buckets for _, p in parts]), extra_rows=[],
         extra=[], row_rejects={}, rejected={}, points_seen=int(counts[:, 0].sum()))
     entries = np.array([len(p.col_ints) for _, p in parts], dtype=np.int64)
-    cols = np.concatenate([p.col_ints for _, p in parts])
+    cols = np.concatenate([p.col_ints for _, p in parts]).astype(np.int64)
     block = np.repeat(np.arange(len(parts)), entries)
     cols[:, 1] += bases[block, _BASE_OF[cols[:, 0]]]
     cols[:, 2] += np.repeat(np.array([start for start, _ in parts], dtype=np.int64), entries)
@@ -147,75 +154,112 @@ class SegmentTemplates:
 
     def __init__(self, max_bytes: int = 16 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
-        self._by_key: dict[tuple[bytes, int], _Packed] = {}
-        self._sizes: dict[tuple[bytes, int], int] = {}     # insertion order = age
-        self._seen: dict[tuple[bytes, int], int] = {}
+        self.gate = ReuseGate(max_bytes)
+        self._by_key: dict[tuple[bytes, int], _Packed] = {}   # least recently used first
         self._lock = threading.Lock()
         self.bytes = 0
-        self.counters = {"composed": 0, "learned": 0, "refused": 0, "dropped": 0}
+        self.counters = {"composed": 0, "learned": 0, "refused": 0, "refused_thrash": 0,
+                         "dropped": 0, "dropped_unused": 0}
 
-    def compose(self, body: bytes) -> tuple[RawColumns, Columns] | None:
-        """(skeleton, payload offsets) of ``body`` when every block of it is known and
-        matches, else None."""
+    def _use(self, key: tuple[bytes, int], packed: _Packed) -> None:
+        self.gate.see(hash(key), packed.size)
+        packed.stamp = self.gate.clock
+        if self._by_key.pop(key, None) is not None:
+            self._by_key[key] = packed
+
+    def _drop(self, key: tuple[bytes, int]) -> None:
+        packed = self._by_key.pop(key)
+        self.bytes -= packed.size
+        self.counters["dropped"] += 1
+        if packed.hits == 0:
+            self.counters["dropped_unused"] += 1
+
+    def _release(self) -> None:
+        while self._by_key:
+            key, oldest = next(iter(self._by_key.items()))
+            if not self.gate.stale(oldest.stamp, oldest.size):
+                return
+            self._drop(key)
+
+    def compose(self, body: bytes, *, use: bool = True) -> tuple[int, RawColumns, Columns] | None:
+        """(layout fingerprint, skeleton, payload offsets) of ``body`` when every block of it is
+        known and matches, else None. ``use``: count it as a use of those blocks."""
         if not self._by_key:
             return None
         try:
             segments = resource_segments(body)
         except (ValueError, IndexError):
             return None
+        keys = [resource_key(body, start, end) for start, end in segments]
         parts = []
-        for start, end in segments:
-            packed = self._by_key.get(_resource_key(body, start, end))
+        for (start, _), key in zip(segments, keys, strict=True):
+            packed = self._by_key.get(key)
             if packed is None:
                 return None
             parts.append((start, packed))
         if not parts:
             return None
-        arr = np.frombuffer(body, dtype=np.uint8)
-        actual = np.concatenate([arr[s:e] for s, e in segments])
-        expected = np.concatenate([p.template.original for _, p in parts])
-        static = np.concatenate([p.template.static for _, p in parts])
-        if np.logical_and(actual != expected, static).any():
+        raw, columns = _compose(parts)
+        probe = masked(np.frombuffer(body, dtype=np.uint8), columns)
+        if not np.array_equal(np.concatenate([probe[s:e] for s, e in segments]),
+                              np.concatenate([p.original for _, p in parts])):
             return None
-        self.counters["composed"] += 1
-        return _compose(parts)
+        if use:
+            with self._lock:
+                self.counters["composed"] += 1
+                for key, (_, packed) in zip(keys, parts, strict=True):
+                    packed.hits += 1
+                    self._use(key, packed)
+                self._release()
+        return layout_key(len(body), keys), raw, columns
 
-    def learn(self, body: bytes, raw: RawColumns, marks: list[tuple[int, int, int, int]]) -> None:
-        """Learn the blocks of a upb-decoded request seen for the second time."""
+    def learn(self, body: bytes, raw: RawColumns,
+              marks: list[tuple[int, int, int, int]]) -> int | None:
+        """Learn the blocks of a upb-decoded request that repeat within the budget; returns the
+        request's layout fingerprint (None when its blocks cannot be found)."""
         try:
             segments = resource_segments(body)
         except (ValueError, IndexError):
-            return
+            return None
+        keys = [resource_key(body, start, end) for start, end in segments]
         if len(segments) + 1 != len(marks):
-            return
-        for k, (start, end) in enumerate(segments):
-            key = _resource_key(body, start, end)
-            if key in self._by_key:
-                continue
+            return layout_key(len(body), keys)
+        for k, ((start, end), key) in enumerate(zip(segments, keys, strict=True)):
             with self._lock:
-                seen = self._seen[key] = self._seen.get(key, 0) + 1
-                if len(self._seen) > 8192:
-                    self._seen.clear()
-            if seen < 2:
-                continue
+                known = self._by_key.get(key)
+                if known is not None:           # used, though this request was not composed
+                    self._use(key, known)
+                    continue
+                (r0, h0, b0, _), (r1, h1, b1, _) = marks[k], marks[k + 1]
+                distance = self.gate.see(hash(key), block_bytes(
+                    end - start + len(key[0]), r1 - r0, h1 - h0, b1 - b0,
+                    3 * (r1 - r0 + h1 - h0) + b1 - b0, r1 - r0))
+                if distance is None:
+                    continue
+                if not self.gate.fits(distance):
+                    self.counters["refused_thrash"] += 1
+                    continue
             block = _slice(raw, marks[k], marks[k + 1])
             template = build_template(body[start:end], block, whole=False) \
                 if block is not None else None
             if template is None:
                 self.counters["refused"] += 1
                 continue
-            self._keep(key, template)
-
-    def _keep(self, key: tuple[bytes, int], template: Template) -> None:
-        size = 2 * template.nbytes() + len(key[0])     # the template and its packed copy
+            self._keep(key, _pack(template, len(key[0])))
         with self._lock:
-            while self._sizes and self.bytes + size > self.max_bytes:
-                oldest = next(iter(self._sizes))
-                self.bytes -= self._sizes.pop(oldest)
-                del self._by_key[oldest]
-                self.counters["dropped"] += 1
-            if size <= self.max_bytes:
-                self._by_key[key] = _pack(template)
-                self._sizes[key] = size
-                self.bytes += size
+            self._release()
+        return layout_key(len(body), keys)
+
+    def _keep(self, key: tuple[bytes, int], packed: _Packed) -> None:
+        with self._lock:
+            if key in self._by_key:             # another receiver thread learned it meanwhile
+                return
+            while self._by_key and self.bytes + packed.size > self.max_bytes:
+                self._drop(next(iter(self._by_key)))
+            if packed.size <= self.max_bytes:
+                packed.stamp = self.gate.clock
+                self._by_key[key] = packed
+                self.bytes += packed.size
                 self.counters["learned"] += 1
+            else:
+                self.counters["refused"] += 1

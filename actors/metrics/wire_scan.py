@@ -2,17 +2,26 @@
 
 Owns the offsets of the fixed-width payloads of every data point — number points' start/time
 and as_double/as_int, histogram points' start/time/count/sum/min/max and packed bucket counts —
-in document order (the order upb decodes rows in), and the split of a request into its
-ResourceMetrics blocks. Anything it does not expect (exponential histograms, summaries,
-non-packed buckets, groups, truncated fields) raises ``NoTemplateError``: callers then simply
-do not build a template.
+in document order (the order upb decodes rows in), the split of a request into its
+ResourceMetrics blocks, and what identifies a block (``resource_key``) and a request's layout
+(``layout_key``), and the numpy reads of the payloads at those offsets (gather, mask). Anything
+it does not expect (exponential histograms, summaries, non-packed buckets, groups, truncated
+fields) raises ``NoTemplateError``: callers then simply do not build a template.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
-__all__ = ["Layout", "NoTemplateError", "fields", "resource_segments", "scan", "scan_resource"]
+import numpy as np
+
+__all__ = ["Columns", "Layout", "NoTemplateError", "byte_windows", "fields", "gather",
+           "layout_key", "masked", "payload_bytes", "resource_key", "resource_segments", "scan",
+           "scan_resource"]
+
+Columns = dict[str, tuple[np.ndarray, np.ndarray]]     # name → (target rows, byte offsets)
+_R8 = np.arange(8)
 
 _NUMBER_CONTAINERS = {5, 7}        # Metric.gauge, Metric.sum
 _HISTOGRAM = 9                      # Metric.histogram
@@ -130,6 +139,25 @@ def resource_segments(body: bytes) -> list[tuple[int, int]]:
     return [(s1, e1) for f1, w1, s1, e1 in fields(body, 0, len(body)) if f1 == 1 and w1 == 2]
 
 
+def resource_key(body: bytes, start: int, end: int) -> tuple[bytes, int]:
+    """(bytes of the leading Resource field, block length): what identifies a block."""
+    if start < end and body[start] == 0x0A:      # field 1 (resource), length-delimited
+        pos, length, shift = start + 1, 0, 0
+        while pos < end and shift < 35:
+            byte = body[pos]
+            length |= (byte & 0x7F) << shift
+            pos += 1
+            if byte < 0x80:
+                return body[start:min(pos + length, end)], end - start
+            shift += 7
+    return b"", end - start
+
+
+def layout_key(length: int, keys: Sequence[tuple[bytes, int]]) -> int:
+    """A request layout's fingerprint: its length and its blocks' ``resource_key``s."""
+    return hash((length, tuple(keys)))
+
+
 def scan(body: bytes, start: int = 0, end: int = -1, whole: bool = True) -> Layout:
     """Offsets of a whole request, or (``whole`` False) of one ResourceMetrics message."""
     layout = Layout()
@@ -139,3 +167,30 @@ def scan(body: bytes, start: int = 0, end: int = -1, whole: bool = True) -> Layo
     else:
         scan_resource(body, start, end, layout)
     return layout
+
+
+def payload_bytes(columns: Columns) -> np.ndarray:
+    """Positions of the 8 bytes at every offset of ``columns``."""
+    starts = np.concatenate([o for _, o in columns.values()])
+    return (starts[:, None] + _R8).ravel()
+
+
+def masked(arr: np.ndarray, columns: Columns) -> np.ndarray:
+    """A copy of ``arr`` with the 8 bytes at every offset of ``columns`` zeroed."""
+    out = arr.copy()
+    out[payload_bytes(columns)] = 0
+    return out
+
+
+def byte_windows(arr: np.ndarray) -> np.ndarray:
+    """Every 8-byte window of the bytes ``arr`` (a strided view, nothing copied)."""
+    if arr.size < 8:
+        return np.zeros((0, 8), dtype=np.uint8)
+    arr = np.ascontiguousarray(arr)
+    return np.ndarray((arr.size - 7, 8), dtype=np.uint8, buffer=arr, strides=(1, 1))
+
+
+def gather(windows: np.ndarray, offsets: np.ndarray, dtype: str) -> np.ndarray:
+    """The 8-byte little-endian values at ``offsets`` (unaligned), ``windows`` being the
+    8-byte sliding windows of the body (one row copied per value)."""
+    return np.ascontiguousarray(windows[offsets]).view(dtype)[:, 0]
