@@ -1,18 +1,22 @@
 """``MetricsRingActor`` (component type ``metrics_ring``): the single owner of the metrics store.
 
-Consumes three record kinds on its inbound links (every batch finished in its handler, except
-the start-up hold below):
-- ``metric_points`` from the OtlpReceiver: frames decoded by ``point_frames.FrameDecoder`` go
-  through the core ``MetricsRing`` (``queue`` → ``drain`` → ``RingStore``); a payload that
-  cannot be decoded is counted with its points and dropped, never a crash;
+Takes metric points from an OTLP/gRPC receiver in its own process (``receiver.enabled``, the
+chart's default: ``embedded_receiver``, drained through an ``IoBridge``) and/or from a separate
+OtlpReceiver's link, and consumes three record kinds on its inbound links (every batch finished
+in its handler, except the start-up hold below):
+- ``metric_points`` from an OtlpReceiver: frames decoded by ``point_frames.FrameDecoder`` go
+  through the core ``MetricsRing`` (``queue`` → ``drain`` → ``RingStore``), as do the embedded
+  receiver's decoded requests; a payload that cannot be decoded is counted with its points and
+  dropped, never a crash;
 - ``pod_index`` from the kube watcher: pod → workload facts for series whose resource named
   no workload (``RingRequests.pod_index``);
 - ``command`` (request link from the uplink): ``metrics_query`` commands, each answered with
   exactly one ``command_result`` record on the link back to the requesting producer.
 The pod→workload fallback is applied when a series is created, so until the first ``pod_index``
 batch arrived (at most ``pod_index_wait_s`` after configure) ``metric_points`` batches are held
-unfinished: the link's credit stops, the receiver answers UNAVAILABLE, nothing is lost, and
-series are not created without the workload the kube watcher is about to tell.
+unfinished (and the embedded receiver's bridge is not drained): the link's credit stops, the
+receiver answers UNAVAILABLE, nothing is lost, and series are not created without the workload
+the kube watcher is about to tell.
 A timer evicts idle series every ``eviction_interval_s``. The store holds up to millions of
 long-lived objects; a full GC pass over a full store (100k series) took ~200 ms here and ~0 ms
 once frozen, so the actor calls ``gc.freeze()`` after warm-up and again whenever
@@ -32,6 +36,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from actors.metrics.decoded import DecodedMetrics
+from actors.metrics.embedded_receiver import EmbeddedReceiver
 from actors.metrics.metrics_ring import MetricsRing
 from actors.metrics.point_frames import FrameDecoder, FrameError
 from actors.metrics.ring_requests import RingRequests
@@ -61,11 +67,14 @@ class RingTimer(enum.Enum):
 class MetricsRingActor(ComponentActor):
     """Store owner: ingests metric_points, applies pod_index, answers metrics_query."""
 
+    MAX_DRAIN = 8       # decoded requests per handler from the embedded receiver (queries wait)
+
     def __init__(self, capabilities: Mapping[str, Any] | None = None) -> None:
         super().__init__(capabilities)
         self.ring: MetricsRing | None = None
         self.requests: RingRequests | None = None
         self.frames = FrameDecoder()
+        self.receiver: EmbeddedReceiver | None = None
         self.eviction_interval_s = 30.0
         self.refreeze_series = 10_000
         self._series_at_freeze = 0
@@ -95,6 +104,25 @@ class MetricsRingActor(ComponentActor):
         logger.info("%s: ring of %s series x %s points, retention %s", self,
                     metrics_settings.max_series, metrics_settings.ring_size,
                     metrics_settings.retention)
+        if values["receiver"]["enabled"]:
+            self.receiver = EmbeddedReceiver(values["receiver"])
+            self.attach_bridge(self.receiver.bridge)
+            self.receiver.start()
+
+    # ---- the embedded receiver -------------------------------------------------------------
+
+    def bridge_ready(self) -> bool:
+        return not self._holding
+
+    def on_bridge_items(self, items: list[DecodedMetrics]) -> None:
+        ring = self._core()[0]
+        for decoded in items:
+            self.counters["points_received_total"] += decoded.points
+            if not ring.queue.offer(decoded):     # full: make room, then it fits
+                ring.drain()
+                ring.queue.offer(decoded)
+        ring.drain()
+        self.heap.note_work()
 
     # ---- inbound records -------------------------------------------------------------------
 
@@ -155,9 +183,24 @@ class MetricsRingActor(ComponentActor):
         for batch in held:
             self._ingest(batch)
             self.finish_batch(batch)
+        if self.receiver is not None:
+            self.on_bridge_items(self.receiver.bridge.drain(self.MAX_DRAIN))
 
     def drain_sources(self) -> None:
+        """Stop taking Export calls, then store what was already accepted."""
+        if self.receiver is not None:
+            self.receiver.stop_accepting()
         self._release_held()
+        if self.receiver is not None:
+            for _ in range(1000):
+                items = self.receiver.bridge.drain(256)
+                if not items:
+                    break
+                self.on_bridge_items(items)
+
+    def stop_io(self) -> None:
+        if self.receiver is not None:
+            self.receiver.stop()
 
     def _answer(self, batch: LinkBatch) -> None:
         self.counters["command_batches_total"] += 1
@@ -217,6 +260,8 @@ class MetricsRingActor(ComponentActor):
                                           and k != "commands_unanswerable_total"),
             "gc_frozen_objects": gc.get_freeze_count(), "metric_batches_held": len(self._held),
             "heap_trims_total": self.heap.trims}
+        if self.receiver is not None:
+            out.update({f"receiver_{k}": v for k, v in self.receiver.counters().items()})
         for key, value in stats.items():
             if key.startswith(("points_", "series_")) and key != "series":
                 out[f"{key}_total"] = value

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from actors.metrics.decoded import DecodedMetrics
-from actors.metrics.otlp_server import OtlpMetricsServer
+from actors.metrics.otlp_server import OtlpMetricsServer, published_counters
 from actors.metrics.point_frames import FrameEncoder
 from actors.metrics.settings import receiver_settings
 from actors.runtime.component_actor import ComponentActor, TimerTag
@@ -36,15 +36,6 @@ __all__ = ["OtlpReceiver"]
 logger = logging.getLogger(__name__)
 
 METRIC_POINTS = RecordKind.METRIC_POINTS.value
-_SERVER_TOTALS = {"requests": "requests_total", "requests_accepted": "requests_accepted_total",
-                  "requests_malformed": "decode_errors_total",
-                  "requests_busy": "unavailable_total", "requests_empty": "requests_empty_total",
-                  "points_received": "points_received_total",
-                  "points_accepted": "points_accepted_total",
-                  "points_rejected": "points_rejected_total",
-                  "points_no_recorded_value": "points_no_recorded_value_total",
-                  "bytes_received": "bytes_received_total"}
-_GAUGES = ("series_cache_entries", "template_bytes")
 HEAP_TRIM_S = 5.0    # free heap pages back to the kernel at most this often, after work
 
 
@@ -168,12 +159,5 @@ class OtlpReceiver(ComponentActor):
             "heap_trims_total": self.heap.trims,
             "frame_cache_bytes": self.encoder.cache_bytes()}
         if self.server is not None:
-            stats = self.server.stats()
-            for key, value in stats.items():
-                if key in _SERVER_TOTALS:
-                    out[_SERVER_TOTALS[key]] = value
-                elif key in _GAUGES:
-                    out[key] = value
-                else:
-                    out[f"{key}_total"] = value
+            out.update(published_counters(self.server.stats()))
         return out

@@ -30,7 +30,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from actors.metrics.decoded import DecodedMetrics
 from actors.metrics.otlp_codec import MalformedRequestError, OtlpDecoder
 
-__all__ = ["EXPORT_METHOD", "OtlpMetricsServer"]
+__all__ = ["EXPORT_METHOD", "OtlpMetricsServer", "published_counters"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,3 +122,28 @@ class OtlpMetricsServer:
         if self._server is not None:
             self._server.stop(grace_s).wait(grace_s + 1.0)
             self._server = None
+
+
+_SERVER_TOTALS = {"requests": "requests_total", "requests_accepted": "requests_accepted_total",
+                  "requests_malformed": "decode_errors_total",
+                  "requests_busy": "unavailable_total", "requests_empty": "requests_empty_total",
+                  "points_received": "points_received_total",
+                  "points_accepted": "points_accepted_total",
+                  "points_rejected": "points_rejected_total",
+                  "points_no_recorded_value": "points_no_recorded_value_total",
+                  "bytes_received": "bytes_received_total"}
+_GAUGES = ("series_cache_entries", "template_bytes")
+
+
+def published_counters(stats: dict[str, int]) -> dict[str, float]:
+    """``OtlpMetricsServer.stats()`` under the names /status shows (totals end in ``_total``;
+    the cache sizes are gauges), whichever actor hosts the server."""
+    out: dict[str, float] = {}
+    for key, value in stats.items():
+        if key in _SERVER_TOTALS:
+            out[_SERVER_TOTALS[key]] = value
+        elif key in _GAUGES:
+            out[key] = value
+        else:
+            out[f"{key}_total"] = value
+    return out

@@ -116,6 +116,14 @@ RECEIVER_SETTINGS: tuple[Setting, ...] = (
             doc="stop grace for in-flight Export calls"),
 )
 
+# ``metrics_ring.receiver``: the same receiver run inside the ring's own process (no link hop,
+# one process less: the chart's default); ``batch_points`` has no meaning there.
+EMBEDDED_RECEIVER_SETTINGS: tuple[Setting, ...] = (
+    Setting(name="enabled", kind=Kind.BOOL, default=False,
+            doc="serve OTLP/gRPC from the ring's process (then no otlp_receiver is needed)"),
+    *(field for field in RECEIVER_SETTINGS if field.name != "batch_points"),
+)
+
 RING_SETTINGS: tuple[Setting, ...] = (
     Setting(name="retention", kind=Kind.DURATION, default=_DEFAULTS.retention_s, minimum=0,
             exclusive_minimum=True,
@@ -130,6 +138,8 @@ RING_SETTINGS: tuple[Setting, ...] = (
     Setting(name="pod_index_wait_s", kind=Kind.DURATION, default=5.0, minimum=0,
             doc="hold metric points after a start until the first pod_index batch, at most "
                 "this long (0 = do not wait)"),
+    Setting(name="receiver", kind=Kind.MAPPING, fields=EMBEDDED_RECEIVER_SETTINGS,
+            doc="an OTLP/gRPC receiver inside this process (same keys as otlp_receiver)"),
 )
 
 
@@ -164,7 +174,8 @@ def receiver_settings(raw: Mapping[str, Any]) -> tuple[dict[str, Any], MetricsSe
 
 
 def ring_settings(raw: Mapping[str, Any]) -> tuple[dict[str, Any], MetricsSettings]:
-    """(merged ``metrics_ring`` values, ``MetricsSettings``); ValueError naming bad keys."""
+    """(merged ``metrics_ring`` values, ``MetricsSettings``); ValueError naming bad keys (an
+    enabled embedded ``receiver`` is checked like an ``otlp_receiver``)."""
     values = _merged(RING_SETTINGS, raw)
     interval = parse_duration(values["eviction_interval_s"])
     if interval is None or interval <= 0:
@@ -175,6 +186,9 @@ def ring_settings(raw: Mapping[str, Any]) -> tuple[dict[str, Any], MetricsSettin
     if wait is None or wait < 0:
         raise ValueError(f"pod_index_wait_s must be a duration, got {values['pod_index_wait_s']!r}")
     values["pod_index_wait_s"] = wait
+    values["receiver"] = _merged(EMBEDDED_RECEIVER_SETTINGS, values.get("receiver") or {})
+    if values["receiver"]["enabled"]:
+        receiver_settings({k: v for k, v in values["receiver"].items() if k != "enabled"})
     settings = MetricsSettings(
         enabled=True, retention=_retention_text(values["retention"]),
         max_series=int(values["max_series"]), ring_size=int(values["ring_size"]),

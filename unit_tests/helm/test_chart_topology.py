@@ -46,21 +46,23 @@ def test_shards_make_one_collector_per_node_partition():
     assert [topology.components[s].settings["shard_index"] for s in shards] == [0, 1, 2]
 
 
-def test_flow_shards_and_the_metrics_pair_are_children_of_the_root():
-    """No one-level supervisors of their own (DESIGN §3): each would be a ~10 MiB process."""
+def test_flow_shards_and_the_metrics_ring_are_children_of_the_root():
+    """No one-level supervisors and no receiver process of their own (DESIGN §3): each would
+    be a ~10-15 MiB process; the ring serves OTLP itself."""
     topology, _ = _topology(_with({"cilium": {"shards": 2}, "otel": {"enabled": True},
                                    "istio": {"enabled": True}}))
     root = topology.components["supervisor/root"].children
     assert {"hubble_flows/shard-0", "hubble_flows/shard-1", "metrics_ring/main",
-            "otlp_receiver/main", "envoy_als/main", "command_runner/main"} <= set(root)
-    assert root.index("metrics_ring/main") < root.index("otlp_receiver/main")
+            "envoy_als/main", "command_runner/main"} <= set(root)
+    assert "otlp_receiver/main" not in topology.components
+    assert topology.components["metrics_ring/main"].settings["receiver"]["enabled"] is True
     supervisors = sorted(c for c in topology.components if c.startswith("supervisor/"))
     assert supervisors == ["supervisor/kube", "supervisor/root", "supervisor/uplink"]
 
 
 @pytest.mark.parametrize(("operator", "types"), [
     ({"istio": {"enabled": True}}, {"envoy_als"}),
-    ({"otel": {"enabled": True}}, {"otlp_receiver", "metrics_ring"}),
+    ({"otel": {"enabled": True}}, {"metrics_ring"}),
 ])
 def test_optional_receivers_appear_only_when_enabled(operator, types):
     assert not types & _types(DEFAULTS)
@@ -74,7 +76,7 @@ def test_seed_values_reach_component_settings():
         "istio": {"enabled": True, "alsPort": 18080},
         "safeApply": {"enabled": True}}))
     components = topology.components
-    assert components["otlp_receiver/main"].settings["port"] == 14317
+    assert components["metrics_ring/main"].settings["receiver"]["port"] == 14317
     ring = components["metrics_ring/main"].settings
     assert (ring["retention"], ring["max_series"], ring["ring_size"]) == (900.0, 5000, 30)
     assert components["envoy_als/main"].settings["port"] == 18080

@@ -1,7 +1,9 @@
 {{/*
 The operator's topology file (actors/runtime/topology.py), rendered from values. Each seed value
 maps to components: disableFlows removes the hubble_flows shards, istio.enabled adds envoy_als,
-otel.enabled adds otlp_receiver + metrics_ring. `kestrel-operator topology validate` checks it.
+otel.enabled adds metrics_ring with its OTLP receiver inside (one process; a separate
+otlp_receiver component is for topologies that want it apart). `kestrel-operator topology
+validate` checks it.
 */}}
 {{- define "kestrel.topology" -}}
 {{- $op := .Values.operator -}}
@@ -19,15 +21,14 @@ actors:
     max_restarts: 10
     within: 60s
     # downstream first: everything feeds the uplink; the kube watcher feeds the others.
-    # Flow shards and the metrics pair sit directly under the root, as in DESIGN §3: every
-    # supervisor is a process of its own (~10 MiB PSS). The price: their restarts count
-    # against the root's intensity. The root's link broker re-wires a restarted ring.
+    # Flow shards and the metrics ring (which serves OTLP itself) sit directly under the root,
+    # as in DESIGN §3: every supervisor or receiver is a process of its own (~10-15 MiB PSS).
+    # The price: their restarts count against the root's intensity.
     children:
       - supervisor/uplink
       - command_runner/main
       {{- if $op.otel.enabled }}
       - metrics_ring/main
-      - otlp_receiver/main
       {{- end }}
       {{- if $flows }}
       {{- range $i := until (int $op.cilium.shards) }}
@@ -70,8 +71,7 @@ actors:
     retention: {{ $op.metricsStore.retention | quote }}
     max_series: {{ int $op.metricsStore.maxSeries }}
     ring_size: {{ $op.metricsStore.ringSize }}
-  otlp_receiver/main:
-    port: {{ $op.otel.receiverPort }}
+    receiver: {enabled: true, port: {{ $op.otel.receiverPort }}}
   {{- end }}
   supervisor/kube:
     strategy: one_for_one
@@ -110,7 +110,6 @@ links:
   - {from: cloud_uplink/main, to: pod_logs/main, window: 4, overflow: block, request: true}
   - {from: cloud_uplink/main, to: kube_watcher/main, window: 2, overflow: block, request: true}
   {{- if $op.otel.enabled }}
-  - {from: otlp_receiver/main, to: metrics_ring/main, window: 8, overflow: block}
   - {from: cloud_uplink/main, to: metrics_ring/main, window: 4, overflow: block, request: true}
   - {from: metrics_ring/main, to: cloud_uplink/main, window: 4, overflow: block}
   - {from: kube_watcher/main, to: metrics_ring/main, window: 4, overflow: block}
