@@ -2,7 +2,7 @@
 
 Issue 6's memory goal (≤ 400 MB PSS for the whole operator with a full 100k x 60 store) measured
 on the real thing: the demo topology (``sim.demo.topology``: the Helm chart's shape with flows,
-Istio and OTel all on, so every component type runs — 14 processes, the chart defaults with
+Istio and OTel all on — 13 processes, the ring serving OTLP itself; the chart defaults with
 only OTel on have one fewer) pointed at the simulated peers (API server, relay, cloud; the
 peers live in this process and are not counted). The operator runs as ``kestrel-operator run``
 in a subprocess. Steps:

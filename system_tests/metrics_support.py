@@ -9,6 +9,8 @@
   batch to each new consumer incarnation (as the real watcher re-sends its index on attach),
   the first one ``delay_s`` after start.
 - ``PointsSource`` emits pre-encoded ``metric_points`` payloads (``payloads`` setting) once.
+- ``cart_sdk_meters`` starts the real OpenTelemetry SDK (OTLP gRPC exporter, gzip) towards a
+  receiver and records three export cycles of a counter and a histogram.
 - ``metrics_topology`` builds root → [supervisor/metrics (rest_for_one) → [ring, receiver],
   fake uplink, fake kube watcher] with the chart's links; ``None`` leaves a component out.
 """
@@ -22,7 +24,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import grpc
 import msgpack
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+from opentelemetry.metrics import Counter, Histogram
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
 
 from actors.runtime.component_actor import ComponentActor, TimerTag
 from actors.runtime.topology_model import (
@@ -253,3 +261,24 @@ def ask(requests_path: pathlib.Path, request_id: str, args: Mapping[str, Any],
     """Append one query for the QueryClient to send."""
     with requests_path.open("a", encoding="utf-8") as out:
         out.write(json.dumps({"request_id": request_id, "args": dict(args), **extra}) + "\n")
+
+
+def cart_sdk_meters(port: int, resource: Mapping[str, str]) -> tuple[MeterProvider, Counter,
+                                                                      Histogram]:
+    """A MeterProvider exporting to ``127.0.0.1:port`` (flushed by hand) after three cycles of
+    ``cart.requests`` (+5 each) and ``cart.latency`` (0.01, 0.02, 0.03 s); shut it down."""
+    exporter = OTLPMetricExporter(endpoint=f"127.0.0.1:{port}", insecure=True,
+                                  compression=grpc.Compression.Gzip, timeout=5)
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    provider = MeterProvider(resource=Resource.create(dict(resource)), metric_readers=[reader])
+    meter = provider.get_meter("cart", "1.0")
+    requests_counter = meter.create_counter("cart.requests", unit="1")
+    latency = meter.create_histogram("cart.latency", unit="s")
+    for cycle in range(3):
+        requests_counter.add(5, {"route": "/add"})
+        latency.record(0.01 * (cycle + 1), {"route": "/add"})
+        if not provider.force_flush(timeout_millis=10_000):
+            provider.shutdown(timeout_millis=5000)
+            raise AssertionError("the SDK could not export a cycle")
+        time.sleep(0.01)
+    return provider, requests_counter, latency

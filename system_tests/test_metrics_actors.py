@@ -73,19 +73,8 @@ def test_sdk_to_ring_query_with_k8s_context_and_ring_kill(operator_system, tmp_p
     assert wait_until(lambda: ms.counters(system.status(5.0), ms.RECEIVER_ID).get(
         "accepting") == 1.0, 15.0)
 
-    exporter = OTLPMetricExporter(endpoint=f"127.0.0.1:{port}", insecure=True,
-                                  compression=grpc.Compression.Gzip, timeout=5)
-    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
-    provider = MeterProvider(resource=Resource.create(RESOURCE), metric_readers=[reader])
+    provider, requests_counter, latency = ms.cart_sdk_meters(port, RESOURCE)
     try:
-        meter = provider.get_meter("cart", "1.0")
-        requests_counter = meter.create_counter("cart.requests", unit="1")
-        latency = meter.create_histogram("cart.latency", unit="s")
-        for cycle in range(3):
-            requests_counter.add(5, {"route": "/add"})
-            latency.record(0.01 * (cycle + 1), {"route": "/add"})
-            assert provider.force_flush(timeout_millis=10_000)
-            time.sleep(0.01)
         assert wait_until(lambda: ms.counters(system.status(5.0), ms.RING_ID).get(
             "points") == 6, 10.0)
         first = _answer(requests, results, "q-1")

@@ -10,14 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import grpc
 import pytest
-from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import Resource
 
 from messages.runtime import ComponentState
 from system_tests import metrics_support as ms
@@ -44,19 +39,8 @@ def test_embedded_receiver_sdk_to_query_and_ring_kill(operator_system, tmp_path)
         "pod_index_applied_total") == 1, 15.0)
     assert dict(_ring(system).counters)["receiver_accepting"] == 1.0
 
-    exporter = OTLPMetricExporter(endpoint=f"127.0.0.1:{port}", insecure=True,
-                                  compression=grpc.Compression.Gzip, timeout=5)
-    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
-    provider = MeterProvider(resource=Resource.create(RESOURCE), metric_readers=[reader])
+    provider, requests_counter, latency = ms.cart_sdk_meters(port, RESOURCE)
     try:
-        meter = provider.get_meter("cart", "1.0")
-        requests_counter = meter.create_counter("cart.requests", unit="1")
-        latency = meter.create_histogram("cart.latency", unit="s")
-        for cycle in range(3):
-            requests_counter.add(5, {"route": "/add"})
-            latency.record(0.01 * (cycle + 1), {"route": "/add"})
-            assert provider.force_flush(timeout_millis=10_000)
-            time.sleep(0.01)
         assert wait_until(lambda: dict(_ring(system).counters).get("points") == 6, 10.0)
         first = _answer(requests, results, "q-1")
         assert first["status"] == "ok"

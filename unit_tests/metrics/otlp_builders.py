@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -112,3 +113,21 @@ def exp_histogram(name, points, temporality=CUMULATIVE, attrs=None):
             dp.sum = 1.0
             _set_attrs(dp.attributes, attrs or {})
     return build
+
+
+DECODED_FIELDS = ("series", "time_ns", "start_ns", "value", "hist_rows", "hist_count", "hist_min",
+                  "hist_max", "hist_offsets", "hist_buckets")
+
+
+def assert_same_decoded(a, b):
+    """Two ``DecodedMetrics`` are the same decode: columns, identities, metadata, bounds,
+    rejections (a template or cache path against the upb reference)."""
+    for name in DECODED_FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), name
+    assert a.identities == b.identities
+    assert a.metas == b.metas
+    assert [a.hist_bounds[i] for i in a.hist_bounds_id] == \
+        [b.hist_bounds[i] for i in b.hist_bounds_id]
+    assert a.rejected == b.rejected
+    assert a.no_recorded_value == b.no_recorded_value

@@ -2,7 +2,6 @@
 or series that cannot fit are refused and released instead of learned and evicted before any
 use, fitting workloads keep hitting, and a workload change is learned again."""
 
-import numpy as np
 
 from actors.metrics.otlp_attributes import ReuseGate
 from actors.metrics.otlp_codec import OtlpDecoder, _decode_raw, decode_export_request
@@ -10,6 +9,7 @@ from actors.metrics.wire_template import build_template, estimate_bytes
 from unit_tests.metrics.otlp_builders import (
     SEC,
     T0,
+    assert_same_decoded,
     counter,
     gauge,
     histogram,
@@ -17,8 +17,6 @@ from unit_tests.metrics.otlp_builders import (
     request,
 )
 
-_FIELDS = ("series", "time_ns", "start_ns", "value", "hist_rows", "hist_count", "hist_min",
-           "hist_max", "hist_offsets", "hist_buckets")
 SMALL = 24 * 1024      # a whole template of one request below is ~10 KB, its blocks ~11 KB
 
 
@@ -30,20 +28,11 @@ def _body(group, cycle, pods=8):
         [counter("c", [(t, cycle + 1.0)])]) for p in range(pods)])
 
 
-def _same(a, b):
-    for name in _FIELDS:
-        x, y = getattr(a, name), getattr(b, name)
-        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), name
-    assert a.identities == b.identities
-    assert a.metas == b.metas
-    assert a.rejected == b.rejected
-
-
 def _run(decoder, groups, cycles, first=0, pods=8):
     for cycle in range(first, first + cycles):
         for group in groups:
             body = _body(group, cycle, pods)
-            _same(decoder.decode(body), decode_export_request(body))
+            assert_same_decoded(decoder.decode(body), decode_export_request(body))
 
 
 def test_reuse_gate_measures_distance_and_staleness():
@@ -109,7 +98,7 @@ def test_series_cache_refuses_a_cyclic_set_larger_than_its_bound():
     for cycle in range(6):
         for group in range(6):
             body = _body(group, cycle)
-            _same(decoder.decode(body), decode_export_request(body))
+            assert_same_decoded(decoder.decode(body), decode_export_request(body))
             assert decoder.cache.entries <= 150
         if cycle == 1:
             wasted = decoder.stats()["series_cache_released_unused"]

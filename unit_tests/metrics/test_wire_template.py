@@ -2,7 +2,6 @@
 
 import random
 
-import numpy as np
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -14,6 +13,7 @@ from unit_tests.metrics.fixtures import frames
 from unit_tests.metrics.otlp_builders import (
     SEC,
     T0,
+    assert_same_decoded,
     counter,
     gauge,
     histogram,
@@ -21,27 +21,10 @@ from unit_tests.metrics.otlp_builders import (
     request,
 )
 
-_FIELDS = ("series", "time_ns", "start_ns", "value", "hist_rows", "hist_count", "hist_min",
-           "hist_max", "hist_offsets", "hist_buckets")
-
 
 def _templates(decoder):
     assert decoder.templates is not None
     return decoder.templates
-
-
-def _assert_same(a, b):
-    for name in _FIELDS:
-        x, y = getattr(a, name), getattr(b, name)
-        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), name
-    assert a.identities == b.identities
-    assert a.metas == b.metas
-    def bounds(d):
-        return [d.hist_bounds[i] for i in d.hist_bounds_id]
-
-    assert bounds(a) == bounds(b)
-    assert a.rejected == b.rejected
-    assert a.no_recorded_value == b.no_recorded_value
 
 
 def _cycle(c, rng, nan_at=None):
@@ -65,7 +48,7 @@ def test_template_path_equals_upb_path_over_many_cycles():
     decoder = OtlpDecoder()
     for c in range(12):
         body = _cycle(c, rng, nan_at=2 if c == 7 else None)
-        _assert_same(decoder.decode(body), decode_export_request(body))
+        assert_same_decoded(decoder.decode(body), decode_export_request(body))
     assert _templates(decoder).counters["hits"] >= 9
     stats = decoder.stats()
     assert stats["template_built"] == 1
@@ -85,7 +68,7 @@ def test_template_hit_on_the_large_fixture_with_new_times():
         cycle = req.SerializeToString()
         decoded = decoder.decode(cycle)
         if c >= 2:                        # cycles 0 and 1 take the upb path themselves
-            _assert_same(decoded, decode_export_request(cycle))
+            assert_same_decoded(decoded, decode_export_request(cycle))
     assert _templates(decoder).counters["hits"] == 2
 
 
@@ -107,7 +90,7 @@ def test_exponential_histograms_and_summaries_get_no_template():
         decoder = OtlpDecoder()
         body = frames(name)[1]
         for _ in range(3):
-            _assert_same(decoder.decode(body), decode_export_request(body))
+            assert_same_decoded(decoder.decode(body), decode_export_request(body))
         assert _templates(decoder).counters["built"] == 0
 
 
@@ -160,13 +143,13 @@ def test_collector_batches_of_known_resources_are_composed_per_resource():
         rng.shuffle(pods)
         body = _batch(pods[: 3 + c], c, rng)
         decoded = decoder.decode(body)
-        _assert_same(decoded, decode_export_request(body))
+        assert_same_decoded(decoded, decode_export_request(body))
     stats = decoder.stats()
     assert stats["segment_learned"] == 12
     composed = stats["segment_composed"]
     assert composed >= 6
     unknown = _batch([99, 1], 9, rng)        # one unknown pod: upb path, still exact
-    _assert_same(decoder.decode(unknown), decode_export_request(unknown))
+    assert_same_decoded(decoder.decode(unknown), decode_export_request(unknown))
     assert decoder.stats()["segment_composed"] == composed
 
 
