@@ -115,14 +115,8 @@ class MetricsRingActor(ComponentActor):
         return not self._holding
 
     def on_bridge_items(self, items: list[DecodedMetrics]) -> None:
-        ring = self._core()[0]
-        for decoded in items:
-            self.counters["points_received_total"] += decoded.points
-            if not ring.queue.offer(decoded):     # full: make room, then it fits
-                ring.drain()
-                ring.queue.offer(decoded)
-        ring.drain()
-        self.heap.note_work()
+        self.counters["points_received_total"] += sum(decoded.points for decoded in items)
+        self._store(items)
 
     # ---- inbound records -------------------------------------------------------------------
 
@@ -159,7 +153,6 @@ class MetricsRingActor(ComponentActor):
         return self.ring, self.requests
 
     def _ingest(self, batch: LinkBatch) -> None:
-        ring = self._core()[0]
         self.counters["metric_batches_total"] += 1
         self.counters["points_received_total"] += batch.count
         try:
@@ -169,11 +162,15 @@ class MetricsRingActor(ComponentActor):
             self.counters["points_undecodable_total"] += batch.count
             logger.warning("%s: %s (%d points dropped)", self, exc, batch.count)
             return
-        for frame in decoded:
-            self.counters["metric_frames_total"] += 1
-            if not ring.queue.offer(frame):     # full: make room, then it fits
+        self.counters["metric_frames_total"] += len(decoded)
+        self._store(decoded)
+
+    def _store(self, batches: list[DecodedMetrics]) -> None:
+        ring = self._core()[0]
+        for decoded in batches:
+            if not ring.queue.offer(decoded):     # full: make room, then it fits
                 ring.drain()
-                ring.queue.offer(frame)
+                ring.queue.offer(decoded)
         ring.drain()
         self.heap.note_work()
 
